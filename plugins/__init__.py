@@ -1,0 +1,1 @@
+"""Built-in wynerkit plugins, installed as ``wynerkit_plugins`` and registered by entry point."""

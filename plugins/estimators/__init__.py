@@ -1,0 +1,1 @@
+"""Built-in density-ratio estimator plugins."""

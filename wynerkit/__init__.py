@@ -1,0 +1,1 @@
+"""wynerkit: information-theoretic bimodal generative models."""

@@ -1,0 +1,160 @@
+"""The run spec: pydantic models whose component fields are unions built from the registry.
+
+Every component entry is ``{name: <registered name>, ...params}``. For each registered component
+the builder derives a *variant* model (its params model plus ``name: Literal[<name>]``) and joins
+the variants of a kind into a discriminated union on ``name``. Params fields marked with
+``Ref(kind)`` (e.g. a model's two modalities) become that kind's union too, so nested
+components are validated exactly like top-level ones.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+from operator import or_
+from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveFloat, PositiveInt, create_model, model_validator
+
+from wynerkit.components import Component, Ref, Registry
+
+DatasetSpec = Annotated[Any, Ref("dataset")]
+ModalitySpec = Annotated[Any, Ref("modality")]
+EstimatorSpec = Annotated[Any, Ref("estimator")]
+ModelSpec = Annotated[Any, Ref("model")]
+EvaluatorSpec = Annotated[Any, Ref("evaluator")]
+"""Field types for params that hold a nested component, e.g. ``x: ModalitySpec``."""
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+@runtime_checkable
+class ComponentSpec(Protocol):
+    """A validated spec entry: the component's params plus its ``name`` and kind."""
+
+    name: str
+    component_kind: ClassVar[str]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainSpec(StrictModel):
+    """Training budget and optimiser settings (consumed by the trainer)."""
+
+    epochs: PositiveInt | None = 10
+    max_steps: PositiveInt | None = None
+    batch_size: PositiveInt = 64
+    lr: PositiveFloat = 1.0e-4
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.5, 0.999)
+    ema: Annotated[float, Field(ge=0, lt=1)] = 0.999
+    critic_steps: PositiveInt = 1
+    generator_steps: PositiveInt = 1
+    grad_clip: PositiveFloat | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    log_every: PositiveInt = 50
+
+    @model_validator(mode="after")
+    def _some_budget(self) -> TrainSpec:
+        if self.epochs is None and self.max_steps is None:
+            raise ValueError("set epochs or max_steps: training needs a budget")
+        return self
+
+
+class RunSpecBase(StrictModel):
+    """The fields of a run spec that do not depend on the registered plugins."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, description="run name; also a directory name")]
+    seed: Annotated[int, Field(ge=0)] = 0
+    train: TrainSpec = TrainSpec()
+
+
+class SpecBuilder:
+    """Builds the spec model for one registry (the set of loaded plugins)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._unions: dict[str, Any] = {}
+        self._variants: dict[tuple[str, str], type[BaseModel]] = {}
+        self._building: set[tuple[str, str]] = set()
+
+    def union(self, kind: str) -> Any:
+        """The discriminated union of every registered component of ``kind``."""
+        if kind not in self._unions:
+            variants = [self.variant(c) for c in self.registry.of_kind(kind)]
+            if not variants:
+                self._unions[kind] = _nothing_registered(kind)
+            else:
+                self._unions[kind] = Annotated[reduce(or_, variants), Field(discriminator="name")]
+        return self._unions[kind]
+
+    def variant(self, component: Component) -> type[BaseModel]:
+        key = (component.kind, component.name)
+        if key in self._variants:
+            return self._variants[key]
+        if key in self._building:
+            raise TypeError(f"{component.kind} {component.name!r}: params refer back to themselves")
+        self._building.add(key)
+        fields: dict[str, Any] = {"name": (Literal[component.name], Field(description=component.summary))}
+        for field_name, info in component.params.model_fields.items():
+            ref = next((m for m in info.metadata if isinstance(m, Ref)), None)
+            if ref is not None:
+                default = {} if info.is_required() else {"default": info.default}
+                fields[field_name] = (self.union(ref.kind), Field(description=info.description, **default))
+        model = create_model(_class_name(component), __base__=component.params, **fields)
+        model.component_kind = component.kind  # type: ignore[attr-defined]
+        self._building.discard(key)
+        self._variants[key] = model
+        return model
+
+    def objective_model(self) -> type[BaseModel]:
+        names = self.registry.names("objective_term")
+        term = Literal[tuple(names)] if names else _nothing_registered("objective_term")
+        return create_model(
+            "ObjectiveSpec",
+            __base__=StrictModel,
+            lambda_ci=(Annotated[float, Field(ge=0, allow_inf_nan=False)], 0.0),
+            terms=(dict[term, Annotated[float, Field(allow_inf_nan=False)]], ...),  # type: ignore[valid-type]
+        )
+
+    def run_spec_model(self) -> type[RunSpecBase]:
+        return create_model(
+            "RunSpec",
+            __base__=RunSpecBase,
+            data=(self.union("dataset"), ...),
+            model=(self.union("model"), ...),
+            estimator=(self.union("estimator") | None, None),
+            objective=(self.objective_model() | None, None),
+            evaluate=(list[self.union("evaluator")], []),  # type: ignore[misc]
+        )
+
+
+def _nothing_registered(kind: str) -> Any:
+    def refuse(value: Any) -> Any:
+        raise ValueError(f"no {kind} is registered: install or unblock a plugin that provides one")
+
+    return Annotated[Any, BeforeValidator(refuse)]
+
+
+def _class_name(component: Component) -> str:
+    words = "".join(ch if ch.isalnum() else " " for ch in component.name).title().replace(" ", "")
+    return f"{component.kind.title().replace('_', '')}{words}"
+
+
+def build_run_spec_model(registry: Registry) -> type[RunSpecBase]:
+    """The pydantic model of a whole run spec under the given registry."""
+    return SpecBuilder(registry).run_spec_model()
+
+
+__all__ = [
+    "ComponentSpec",
+    "DatasetSpec",
+    "EstimatorSpec",
+    "EvaluatorSpec",
+    "ModalitySpec",
+    "ModelSpec",
+    "RunSpecBase",
+    "SpecBuilder",
+    "TrainSpec",
+    "build_run_spec_model",
+]
