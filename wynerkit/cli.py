@@ -1,0 +1,133 @@
+"""The ``wynerkit`` command line (Typer): run, spec, plugins, and commands plugins add.
+
+Usage errors print one line per problem on stderr and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import wynerkit
+from wynerkit.errors import UsageError
+from wynerkit.plugins import BLOCK_ENV, PluginHost, get_host
+from wynerkit.runs import create_run_dir
+from wynerkit.spec import build_run_spec_model
+from wynerkit.spec_loading import load_spec
+
+F = TypeVar("F", bound=Callable[..., Any])
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="KEY=VALUE", help="Override a spec field, e.g. --set train.epochs=3 (repeatable)."),
+]
+SpecFile = Annotated[Path, typer.Argument(metavar="FILE", help="A YAML run spec.", show_default=False)]
+
+stderr = Console(stderr=True, highlight=False)
+
+
+def reports_usage_errors(command: F) -> F:
+    """Turn a UsageError into its lines on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UsageError as exc:
+            for line in exc.problems:
+                typer.echo(line, err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def warn_plugin_errors(host: PluginHost) -> None:
+    for error in host.errors:
+        typer.echo(f"wynerkit: warning: {error}", err=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"wynerkit {wynerkit.__version__}")
+        raise typer.Exit()
+
+
+def build_app(host: PluginHost) -> typer.Typer:
+    """The CLI for one plugin host, including the commands its plugins add."""
+    app = typer.Typer(
+        name="wynerkit",
+        help="Information-theoretic bimodal generative models: train, evaluate and inspect specs.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @app.callback()
+    def root(
+        version: Annotated[
+            bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        ] = False,
+    ) -> None:
+        warn_plugin_errors(host)
+
+    plugins_app = typer.Typer(help="Inspect installed plugins and the components they register.", no_args_is_help=True)
+    spec_app = typer.Typer(help="Validate run specs and print their JSON Schema.", no_args_is_help=True)
+    app.add_typer(plugins_app, name="plugins")
+    app.add_typer(spec_app, name="spec")
+
+    @plugins_app.command("list")
+    def plugins_list(
+        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of components.")] = False,
+    ) -> None:
+        """List every registered component with its kind, plugin and version."""
+        rows = [c.describe() for c in host.registry]
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(title="wynerkit components")
+        for column in ("kind", "name", "plugin", "version", "summary"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(row["kind"], row["name"], row["plugin"], row["version"], row["summary"])
+        Console(highlight=False).print(table)
+        if host.blocked:
+            typer.echo(f"blocked by {BLOCK_ENV}: {', '.join(host.blocked)}")
+
+    @spec_app.command("validate")
+    @reports_usage_errors
+    def spec_validate(file: SpecFile, set_: SetOption = None) -> None:
+        """Check a spec against the installed plugins; print every problem with its FILE:LINE:COL."""
+        load_spec(file, host.registry, set_)
+        typer.echo(f"{file}: valid")
+
+    @spec_app.command("schema")
+    def spec_schema() -> None:
+        """Print the JSON Schema of a run spec, covering every registered component."""
+        typer.echo(json.dumps(build_run_spec_model(host.registry).model_json_schema(), indent=2))
+
+    @app.command()
+    @reports_usage_errors
+    def run(
+        file: SpecFile,
+        out: Annotated[Path, typer.Option("--out", help="Directory that holds run directories.")] = Path("runs"),
+        set_: SetOption = None,
+    ) -> None:
+        """Validate a spec and create its run directory; prints the directory as the last line."""
+        loaded = load_spec(file, host.registry, set_)
+        run_dir = create_run_dir(out, loaded.spec, loaded.source, host)
+        stderr.print(f"run directory with spec.yaml, spec.resolved.json and env.json: {run_dir}")
+        typer.echo(str(run_dir))
+
+    host.add_commands(app)
+    return app
+
+
+def main() -> None:
+    """Entry point of the ``wynerkit`` script."""
+    build_app(get_host())()

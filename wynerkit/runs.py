@@ -1,0 +1,95 @@
+"""Run directories: ``<out>/<name>/<timestamp>-<hash>/`` holding the spec, resolved spec and env."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wynerkit.atomic import write_json_atomic, write_text_atomic
+from wynerkit.errors import UsageError
+from wynerkit.plugins import PluginHost
+from wynerkit.spec import RunSpecBase
+from wynerkit.spec_source import SpecSource
+
+
+def spec_hash(spec: RunSpecBase) -> str:
+    """Eight hex digits identifying the resolved spec (defaults filled in)."""
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:8]
+
+
+def create_run_dir(out: Path, spec: RunSpecBase, source: SpecSource, host: PluginHost) -> Path:
+    """Make a fresh run directory and write ``spec.yaml``, ``spec.resolved.json`` and ``env.json``.
+
+    An existing directory is never reused or overwritten: a clash gets a ``-2``, ``-3``... suffix.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file, not a directory; pass a directory for run outputs")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    parent = out / spec.name
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        run_dir = _fresh_dir(parent, f"{stamp}-{spec_hash(spec)}")
+    except PermissionError as exc:
+        raise UsageError(f"--out {out}: cannot create the run directory: {exc.strerror}") from None
+    write_text_atomic(run_dir / "spec.yaml", effective_yaml(source))
+    write_json_atomic(run_dir / "spec.resolved.json", spec.model_dump(mode="json"))
+    write_json_atomic(run_dir / "env.json", environment(host))
+    return run_dir
+
+
+def _fresh_dir(parent: Path, base: str) -> Path:
+    for attempt in range(1, 1000):
+        candidate = parent / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise UsageError(f"{parent}: too many runs named {base}; clean up old run directories")
+
+
+def effective_yaml(source: SpecSource) -> str:
+    """The spec as it ran: the source file's data with every ``--set`` applied."""
+    header = f"# spec from {source.path}"
+    if source.overrides:
+        header += "\n# with " + " ".join(f"--set {a}" for a in source.overrides.values())
+    return header + "\n" + yaml.safe_dump(source.data, sort_keys=False)
+
+
+def environment(host: PluginHost) -> dict[str, Any]:
+    """Versions of everything that shapes a run's numbers: python, torch, wynerkit, plugins."""
+    import numpy
+    import torch
+
+    import wynerkit
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "numpy": numpy.__version__,
+        "wynerkit": wynerkit.__version__,
+        "plugins": [
+            {
+                "name": p.name,
+                "version": p.version,
+                "builtin": p.builtin,
+                "components": [f"{c.kind}:{c.name}" for c in host.components_of(p.name)],
+            }
+            for p in host.plugins
+        ],
+        "blocked_plugins": host.blocked,
+        "plugin_errors": [str(e) for e in host.errors],
+        "argv": sys.argv,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
