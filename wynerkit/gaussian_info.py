@@ -10,10 +10,11 @@ import numpy as np
 
 
 def _logdet(cov: np.ndarray) -> float:
-    sign, value = np.linalg.slogdet(cov)
-    if sign <= 0:
-        raise ValueError("covariance must be positive definite")
-    return float(value)
+    try:
+        chol = np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise ValueError("covariance must be positive definite") from None
+    return float(2.0 * np.sum(np.log(np.diag(chol))))
 
 
 def gaussian_kl(mean_p: np.ndarray, cov_p: np.ndarray, mean_q: np.ndarray, cov_q: np.ndarray) -> float:
