@@ -88,7 +88,9 @@ def test_every_problem_gets_its_own_line(tmp_path, builtin_host):
 
 
 def test_missing_component_name_and_missing_required_field(tmp_path, builtin_host):
-    path = write(tmp_path, GOOD.replace("{name: adversarial-js, hidden: 32}", "{hidden: 32}").replace("name: demo\n", ""))
+    path = write(
+        tmp_path, GOOD.replace("{name: adversarial-js, hidden: 32}", "{hidden: 32}").replace("name: demo\n", "")
+    )
     lines = problems(path, builtin_host.registry)
     assert f"{path}:1:1: name: missing required field" in lines
     assert any(line.startswith(f"{path}:10:12: estimator: missing 'name': say which estimator") for line in lines)

@@ -41,9 +41,10 @@ def gaussian_mutual_information(cov: np.ndarray, split: int) -> float:
     return 0.5 * (_logdet(cov[:split, :split]) + _logdet(cov[split:, split:]) - _logdet(cov))
 
 
-def gaussian_js(mean_p: np.ndarray, cov_p: np.ndarray, mean_q: np.ndarray, cov_q: np.ndarray,
-                n: int = 200_000, seed: int = 0) -> float:
-    """Jensen–Shannon divergence between two Gaussians (Monte Carlo: it has no closed form).
+def gaussian_js(
+    mean_p: np.ndarray, cov_p: np.ndarray, mean_q: np.ndarray, cov_q: np.ndarray, n: int = 200_000, seed: int = 0
+) -> float:
+    """Jensen-Shannon divergence between two Gaussians (Monte Carlo: it has no closed form).
 
     Uses ``n`` samples from each side with a fixed seed; the estimate lies in [0, log 2].
     """

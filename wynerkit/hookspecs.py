@@ -27,9 +27,7 @@ hookimpl = pluggy.HookimplMarker("wynerkit")
 class Register(Protocol):
     """The callback a ``wynerkit_register_*`` hook receives."""
 
-    def __call__(
-        self, name: str, factory: Any, *, params: type | None = None, summary: str | None = None
-    ) -> None: ...
+    def __call__(self, name: str, factory: Any, *, params: type | None = None, summary: str | None = None) -> None: ...
 
 
 @hookspec

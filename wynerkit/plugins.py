@@ -159,9 +159,7 @@ class PluginHost:
 
     def _fail(self, source: PluginSource, what: str) -> None:
         self.errors.append(
-            PluginLoadError(
-                f"plugin {source.name!r} {what} (skipped; silence this with {BLOCK_ENV}={source.name})"
-            )
+            PluginLoadError(f"plugin {source.name!r} {what} (skipped; silence this with {BLOCK_ENV}={source.name})")
         )
 
 

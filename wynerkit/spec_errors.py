@@ -95,7 +95,9 @@ def _message(err: dict[str, Any], loc: tuple[Any, ...], container: Any, at: Any)
     kind = err["type"]
     value = err.get("input")
     if kind == "extra_forbidden":
-        allowed = sorted(container.model_fields) if isinstance(container, type) and issubclass(container, BaseModel) else []
+        allowed = (
+            sorted(container.model_fields) if isinstance(container, type) and issubclass(container, BaseModel) else []
+        )
         return f"unknown field {loc[-1]!r}{_did_you_mean(str(loc[-1]), allowed)}; allowed fields: {', '.join(allowed)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         members = _component_members(at)

@@ -101,7 +101,9 @@ def _set(data: dict[str, Any], keys: list[str], value: Any, assignment: str) -> 
         last = i == len(keys) - 1
         if isinstance(node, list):
             if not key.isdigit() or int(key) >= len(node):
-                raise UsageError(f"--set {assignment}: {'.'.join(keys[: i + 1])}: no item {key} in a list of {len(node)}")
+                raise UsageError(
+                    f"--set {assignment}: {'.'.join(keys[: i + 1])}: no item {key} in a list of {len(node)}"
+                )
             index: str | int = int(key)
         elif isinstance(node, dict):
             index = key

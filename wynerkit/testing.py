@@ -123,7 +123,9 @@ def check_model(model: BimodalModel) -> None:
         for var in VARIABLES:
             (t,) = sample.require(var)
             reference = getattr(joint, var)
-            assert t.shape == reference.shape, f"{which}.{var} has shape {tuple(t.shape)}, joint has {tuple(reference.shape)}"
+            assert t.shape == reference.shape, (
+                f"{which}.{var} has shape {tuple(t.shape)}, joint has {tuple(reference.shape)}"
+            )
     assert model.encode_z(x=x).shape == joint.z.shape
 
 
@@ -137,5 +139,8 @@ def check_estimator(estimator: RatioEstimator, x: Modality, y: Modality, latent:
         log_ratio = estimator.log_ratio(head, p)
         assert log_ratio.shape == (BATCH,), f"head {head!r}: log_ratio shape {tuple(log_ratio.shape)}, want ({BATCH},)"
         assert torch.isfinite(log_ratio).all(), f"head {head!r}: non-finite log-ratio"
-        for name, value in (("critic_loss", estimator.critic_loss(head, p, q)), ("sym_kl", estimator.sym_kl(head, p, q))):
+        for name, value in (
+            ("critic_loss", estimator.critic_loss(head, p, q)),
+            ("sym_kl", estimator.sym_kl(head, p, q)),
+        ):
             assert value.shape == () and torch.isfinite(value), f"head {head!r}: {name} must be a finite scalar"
