@@ -7,6 +7,7 @@ All three networks come from one builder, ``mlp``, so they differ only in widths
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -54,7 +55,7 @@ class MLP(nn.Sequential):
             raise ValueError(f"an MLP needs at least an input and an output width, got {list(widths)}")
         layers: list[nn.Module] = []
         last = len(widths) - 2
-        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
             layers.append(nn.Linear(n_in, n_out))
             if i < last or activate_last:
                 if batch_norm:
@@ -136,7 +137,9 @@ class VectorModality:
         values = batch.detach().to("cpu", torch.float64).numpy()
         n, dim = values.shape
         if n == 0:
-            raise ValueError(f"to_grid needs at least one item, got a batch of shape {list(batch.shape)}")
+            raise ValueError(
+                f"to_grid needs at least one item of shape [B, {dim}] with B >= 1, got {list(batch.shape)}"
+            )
         colours = _heatmap(_normalise(values))  # [n, dim, 3]
         cols = min(nrow, n)
         rows = math.ceil(n / cols)

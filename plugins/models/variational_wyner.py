@@ -1,0 +1,203 @@
+"""The variational Wyner model (paper section 2, Table 1) as the built-in model ``variational-wyner``.
+
+Networks follow the authors' code (method notes, "Architectures"): a joint encoder q(z|x,y) with
+its own trunks; per modality a conditional encoder q(z|x) and a local encoder q(u|z,x) reading one
+shared trunk; deterministic decoders x(z,u) and y(z,v); standard normal priors on z, u and v.
+Encoders are deterministic maps unless ``noise_dim`` > 0 appends noise features to their inputs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from pydantic import Field, NonNegativeInt, PositiveInt
+from torch import Tensor, nn
+
+from wynerkit import BuildContext, ComponentParams, Modality, ModalitySpec, Sample, hookimpl
+
+if TYPE_CHECKING:
+    from wynerkit.hookspecs import Register
+
+
+class LatentSizes(ComponentParams):
+    """Sizes of the common code z and of the local codes u (of x) and v (of y)."""
+
+    z: PositiveInt = Field(16, description="size of the common code z shared by x and y")
+    u: PositiveInt = Field(8, description="size of the local code u (what is particular to x)")
+    v: PositiveInt = Field(8, description="size of the local code v (what is particular to y)")
+
+
+class VariationalWynerParams(ComponentParams):
+    """Params of ``variational-wyner``: latent sizes, the two modalities and encoder noise."""
+
+    latent: LatentSizes = Field(LatentSizes(), description="latent sizes; the paper uses (16, 8, 8) on MNIST-SVHN")
+    x: ModalitySpec = Field(description="the modality of x, e.g. {name: vector, dim: 512}")
+    y: ModalitySpec = Field(description="the modality of y, e.g. {name: vector, dim: 512}")
+    noise_dim: NonNegativeInt = Field(
+        0,
+        description="standard-normal noise features each encoder appends to its trunk features before its "
+        "latent head (implicit stochastic encoders); 0 gives the paper's deterministic encoders",
+    )
+
+
+def with_noise(features: Tensor, noise_dim: int, generator: torch.Generator | None) -> Tensor:
+    """Append ``noise_dim`` standard-normal features: the noise input of an implicit stochastic encoder."""
+    if noise_dim == 0:
+        return features
+    noise = torch.randn(features.shape[0], noise_dim, generator=generator, device=features.device, dtype=features.dtype)
+    return torch.cat([features, noise], dim=1)
+
+
+def as_module(net: object, what: str) -> nn.Module:
+    """A network the model owns must be an nn.Module, or its weights would be neither trained nor moved."""
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"{what} must return a torch.nn.Module, got {type(net).__name__}")
+    return net
+
+
+class JointEncoder(nn.Module):
+    """q(z|x,y): a trunk of its own per modality, features concatenated, one linear head."""
+
+    def __init__(self, x: Modality, y: Modality, z_dim: int, noise_dim: int) -> None:
+        super().__init__()
+        self.x_trunk = as_module(x.encoder_trunk(), "x.encoder_trunk()")
+        self.y_trunk = as_module(y.encoder_trunk(), "y.encoder_trunk()")
+        self.head = nn.Linear(self.x_trunk.out_features + self.y_trunk.out_features + noise_dim, z_dim)
+        self.noise_dim = noise_dim
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        features = torch.cat([self.x_trunk(x), self.y_trunk(y)], dim=1)
+        return self.head(with_noise(features, self.noise_dim, None))
+
+
+class Branch(nn.Module):
+    """One modality's networks: q(z|x) and q(u|z,x) reading one shared trunk, and the decoder x(z,u).
+
+    Methods take the trunk features ``h`` rather than the data, so a caller computes them once.
+    """
+
+    def __init__(self, modality: Modality, z_dim: int, local_dim: int, noise_dim: int) -> None:
+        super().__init__()
+        self.trunk = as_module(modality.encoder_trunk(), "encoder_trunk()")
+        features = self.trunk.out_features
+        self.z_head = nn.Linear(features + noise_dim, z_dim)
+        self.local_head = nn.Linear(z_dim + features + noise_dim, local_dim)
+        self.decoder = modality.decoder(z_dim + local_dim)
+        self.local_dim = local_dim
+        self.noise_dim = noise_dim
+
+    def encode_z(self, h: Tensor, generator: torch.Generator | None) -> Tensor:
+        return self.z_head(with_noise(h, self.noise_dim, generator))
+
+    def encode_local(self, z: Tensor, h: Tensor, generator: torch.Generator | None) -> Tensor:
+        return self.local_head(with_noise(torch.cat([z, h], dim=1), self.noise_dim, generator))
+
+    def decode(self, z: Tensor, local: Tensor) -> Tensor:
+        return self.decoder(torch.cat([z, local], dim=1))
+
+
+class VariationalWyner(nn.Module):
+    """The variational Wyner model; implements ``wynerkit.BimodalModel``.
+
+    Samplers drawing from a prior take a ``torch.Generator`` (on the model's device) that also
+    drives encoder noise. ``variational`` and ``encode_z`` take none (the interface gives them
+    none), so with ``noise_dim`` > 0 their noise comes from torch's global generator.
+    """
+
+    def __init__(self, x: Modality, y: Modality, latent: LatentSizes, noise_dim: int = 0) -> None:
+        super().__init__()
+        self.x_modality = x
+        self.y_modality = y
+        self.latent = {"z": latent.z, "u": latent.u, "v": latent.v}
+        self.noise_dim = noise_dim
+        self.joint_encoder = JointEncoder(x, y, latent.z, noise_dim)
+        self.x_branch = Branch(x, latent.z, latent.u, noise_dim)
+        self.y_branch = Branch(y, latent.z, latent.v, noise_dim)
+
+    def variational(self, x: Tensor, y: Tensor) -> Sample:
+        """q_xy->: data (x, y) with z ~ q(z|x,y), u ~ q(u|z,x), v ~ q(v|z,y)."""
+        z = self.joint_encoder(x, y)
+        u = self.x_branch.encode_local(z, self.x_branch.trunk(x), None)
+        v = self.y_branch.encode_local(z, self.y_branch.trunk(y), None)
+        return Sample(x=x, y=y, z=z, u=u, v=v)
+
+    def joint(self, n: int, generator: torch.Generator | None = None) -> Sample:
+        """p->xy: z, u, v from the priors, x = x(z,u), y = y(z,v)."""
+        z, u, v = (self._prior(self.latent[name], n, generator) for name in ("z", "u", "v"))
+        return Sample(x=self.x_branch.decode(z, u), y=self.y_branch.decode(z, v), z=z, u=u, v=v)
+
+    def x_to_y(self, x: Tensor, generator: torch.Generator | None = None) -> Sample:
+        """p_x->y: x from data, z ~ q(z|x), v from the prior, y = y(z,v), u ~ q(u|z,x)."""
+        z, u, v, y = self._transfer(x, self.x_branch, self.y_branch, generator)
+        return Sample(x=x, y=y, z=z, u=u, v=v)
+
+    def y_to_x(self, y: Tensor, generator: torch.Generator | None = None) -> Sample:
+        """p_y->x: y from data, z ~ q(z|y), u from the prior, x = x(z,u), v ~ q(v|z,y)."""
+        z, v, u, x = self._transfer(y, self.y_branch, self.x_branch, generator)
+        return Sample(x=x, y=y, z=z, u=u, v=v)
+
+    def encode_z(self, x: Tensor | None = None, y: Tensor | None = None) -> Tensor:
+        """The common code from x, from y, or from both (q(z|x), q(z|y), q(z|x,y))."""
+        if x is not None and y is not None:
+            return self.joint_encoder(x, y)
+        if x is not None:
+            return self.x_branch.encode_z(self.x_branch.trunk(x), None)
+        if y is not None:
+            return self.y_branch.encode_z(self.y_branch.trunk(y), None)
+        raise ValueError("encode_z needs x, y or both")
+
+    def encode_u(self, z: Tensor, x: Tensor) -> Tensor:
+        """q(u|z,x): the style of x given a common code, for style transfer (paper Figure 1c)."""
+        return self.x_branch.encode_local(z, self.x_branch.trunk(x), None)
+
+    def encode_v(self, z: Tensor, y: Tensor) -> Tensor:
+        """q(v|z,y): the style of y given a common code, for style transfer."""
+        return self.y_branch.encode_local(z, self.y_branch.trunk(y), None)
+
+    def decode(self, z: Tensor, u: Tensor | None = None, v: Tensor | None = None) -> Sample:
+        """Decode x from (z, u) and/or y from (z, v); returns a Sample with z, u, v and outputs."""
+        if u is None and v is None:
+            raise ValueError("decode needs u (to decode x) and/or v (to decode y)")
+        x = None if u is None else self.x_branch.decode(z, u)
+        y = None if v is None else self.y_branch.decode(z, v)
+        return Sample(x=x, y=y, z=z, u=u, v=v)
+
+    def _transfer(
+        self, data: Tensor, source: Branch, target: Branch, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """z and the source's local code from one trunk pass; the target's local code from its prior."""
+        h = source.trunk(data)
+        z = source.encode_z(h, generator)
+        own_local = source.encode_local(z, h, generator)
+        other_local = self._prior(target.local_dim, data.shape[0], generator)
+        return z, own_local, other_local, target.decode(z, other_local)
+
+    def _prior(self, size: int, n: int, generator: torch.Generator | None) -> Tensor:
+        """n draws from N(0, I) of dimension ``size``, on the model's device and dtype."""
+        reference = next(self.parameters())
+        return torch.randn(n, size, generator=generator, device=reference.device, dtype=reference.dtype)
+
+
+def make_variational_wyner(params: VariationalWynerParams, context: BuildContext) -> VariationalWyner:
+    """The variational Wyner model: joint, conditional and local encoders with deterministic decoders.
+
+    Builds the two nested modalities from the spec, then the networks on ``context.device``.
+    """
+    x, y = context.build(params.x), context.build(params.y)
+    return VariationalWyner(x, y, params.latent, params.noise_dim).to(context.device)
+
+
+@hookimpl
+def wynerkit_register_models(register: Register) -> None:
+    """Register ``variational-wyner``; its summary is the factory's first docstring line."""
+    register("variational-wyner", make_variational_wyner, params=VariationalWynerParams)
+
+
+__all__ = [
+    "LatentSizes",
+    "VariationalWyner",
+    "VariationalWynerParams",
+    "make_variational_wyner",
+    "wynerkit_register_models",
+]
