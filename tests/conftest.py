@@ -10,7 +10,7 @@ from wynerkit.plugins import BLOCK_ENV, PluginHost, discover, set_host
 @pytest.fixture(scope="session")
 def builtin_host() -> PluginHost:
     host = PluginHost.load(discover(builtin_only=True), blocked=())
-    # TMP assert not host.errors, [str(e) for e in host.errors]
+    assert not host.errors, [str(e) for e in host.errors]
     return host
 
 

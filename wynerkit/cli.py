@@ -91,8 +91,9 @@ def build_app(host: PluginHost) -> typer.Typer:
             typer.echo(json.dumps(rows, indent=2))
             return
         table = Table(title="wynerkit components")
-        for column in ("kind", "name", "plugin", "version", "summary"):
-            table.add_column(column)
+        for column in ("kind", "name", "plugin", "version"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("summary")
         for row in rows:
             table.add_row(row["kind"], row["name"], row["plugin"], row["version"], row["summary"])
         Console(highlight=False).print(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import types
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -72,10 +72,13 @@ def _child(tp: Any, part: Any) -> Any:
 
 
 def _without_none(tp: Any) -> Any:
+    """The type inside ``Annotated[...]`` and ``X | None`` wrappers."""
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
     if get_origin(tp) in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
         if len(args) == 1:
-            return args[0]
+            return _without_none(args[0])
     return tp
 
 

@@ -11,19 +11,19 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import wynerkit_plugins.models.variational_wyner as vw_plugin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, PositiveInt, ValidationError
 from torch import Tensor, nn
-from wynerkit_plugins.models.variational_wyner import VariationalWyner, VariationalWynerParams, make_variational_wyner
 
+import wynerkit_plugins.models.variational_wyner as vw_plugin
 from wynerkit import BimodalModel, BuildContext, ComponentParams, Sample
 from wynerkit.components import Component
 from wynerkit.plugins import PluginHost, PluginSource
 from wynerkit.sample import VARIABLES
 from wynerkit.spec import SpecBuilder
 from wynerkit.testing import check_component
+from wynerkit_plugins.models.variational_wyner import VariationalWyner, VariationalWynerParams, make_variational_wyner
 
 X_DIM, Y_DIM = 3, 5  # different sizes, so a swapped x and y cannot go unnoticed
 
