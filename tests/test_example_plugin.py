@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-# About 25 s in all: five subprocesses that each import torch, plus an offline pip build.
-pytestmark = pytest.mark.slow
-
+# About 25 s in all (five subprocesses that each import torch, plus an offline pip build); kept in
+# the default suite because installing a third-party plugin is the path users depend on.
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "wynerkit-example-plugin"
 SPEC = "examples/wynerkit-example-plugin/spec.yaml"  # relative to ROOT, the subprocesses' cwd
