@@ -57,8 +57,7 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     the repository and concurrent test runs cannot trip over each other's build files.
     """
     for needed in ("pip", "setuptools"):
-        if importlib.util.find_spec(needed) is None:
-            pytest.skip(f"{needed} is not installed in {sys.executable}; cannot build the example plugin offline")
+        assert importlib.util.find_spec(needed), f"{needed} is missing: install the dev extra (pip install -e '.[dev]')"
     base = tmp_path_factory.mktemp("example-plugin")
     source = base / "src"
     shutil.copytree(
