@@ -29,8 +29,6 @@ SetOption = Annotated[
 ]
 SpecFile = Annotated[Path, typer.Argument(metavar="FILE", help="A YAML run spec.", show_default=False)]
 
-stderr = Console(stderr=True, highlight=False)
-
 
 def reports_usage_errors(command: F) -> F:
     """Turn a UsageError into its lines on stderr and exit code 2."""
@@ -122,7 +120,7 @@ def build_app(host: PluginHost) -> typer.Typer:
         """Validate a spec and create its run directory; prints the directory as the last line."""
         loaded = load_spec(file, host.registry, set_)
         run_dir = create_run_dir(out, loaded.spec, loaded.source, host)
-        stderr.print(f"run directory with spec.yaml, spec.resolved.json and env.json: {run_dir}")
+        typer.echo("wrote spec.yaml, spec.resolved.json and env.json to the run directory:", err=True)
         typer.echo(str(run_dir))
 
     host.add_commands(app)
