@@ -5,44 +5,27 @@ Usage errors print one line per problem on stderr and exit with code 2, never a 
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 import wynerkit
-from wynerkit.errors import UsageError
+from wynerkit.cli_data import add_data_commands
+from wynerkit.cli_errors import reports_usage_errors
 from wynerkit.plugins import BLOCK_ENV, PluginHost, get_host
 from wynerkit.runs import create_run_dir
 from wynerkit.spec import build_run_spec_model
 from wynerkit.spec_loading import load_spec
 
-F = TypeVar("F", bound=Callable[..., Any])
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", metavar="KEY=VALUE", help="Override a spec field, e.g. --set train.epochs=3 (repeatable)."),
 ]
 SpecFile = Annotated[Path, typer.Argument(metavar="FILE", help="A YAML run spec.", show_default=False)]
-
-
-def reports_usage_errors(command: F) -> F:
-    """Turn a UsageError into its lines on stderr and exit code 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except UsageError as exc:
-            for line in exc.problems:
-                typer.echo(line, err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def warn_plugin_errors(host: PluginHost) -> None:
@@ -123,6 +106,7 @@ def build_app(host: PluginHost) -> typer.Typer:
         typer.echo("wrote spec.yaml, spec.resolved.json and env.json to the run directory:", err=True)
         typer.echo(str(run_dir))
 
+    add_data_commands(app, host)
     host.add_commands(app)
     return app
 

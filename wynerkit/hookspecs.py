@@ -82,5 +82,14 @@ def wynerkit_register_evaluators(register: Register) -> None:
 
 
 @hookspec
+def wynerkit_register_data_sources(register: Register) -> None:
+    """Register data sources: the files a dataset reads from ``<data root>/<name>/``.
+
+    Factory: ``factory(params, context) -> wynerkit.datafiles.DataSource`` (usually a constant).
+    ``wynerkit data info``, ``data verify`` and ``data download`` work from these descriptions.
+    """
+
+
+@hookspec
 def wynerkit_register_commands(cli: typer.Typer) -> None:
     """Add commands or command groups to the ``wynerkit`` command line (a Typer app)."""

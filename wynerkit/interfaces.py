@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from wynerkit.datafiles import DataSource
 from wynerkit.sample import Sample, Variable
 
 Split = Literal["train", "valid", "test"]
@@ -207,8 +208,20 @@ class EvalContext(Protocol):
     seed: int
 
 
-KINDS: tuple[str, ...] = ("dataset", "modality", "estimator", "objective_term", "model", "evaluator")
-"""Every kind of component a plugin can register, in the order the CLI lists them."""
+KINDS: tuple[str, ...] = (
+    "dataset",
+    "modality",
+    "estimator",
+    "objective_term",
+    "model",
+    "evaluator",
+    "data_source",
+)
+"""Every kind of component a plugin can register, in the order the CLI lists them.
+
+``data_source`` components are not named in specs: they describe the files under the data root
+that ``wynerkit data info|verify|download`` manage.
+"""
 
 INTERFACE_OF: Mapping[str, type] = {
     "dataset": DatasetProvider,
@@ -217,6 +230,7 @@ INTERFACE_OF: Mapping[str, type] = {
     "objective_term": ObjectiveTerm,
     "model": BimodalModel,
     "evaluator": Evaluator,
+    "data_source": DataSource,
 }
 
 __all__ = [

@@ -33,6 +33,7 @@ REGISTER_HOOK = {
     "objective_term": "wynerkit_register_objective_terms",
     "model": "wynerkit_register_models",
     "evaluator": "wynerkit_register_evaluators",
+    "data_source": "wynerkit_register_data_sources",
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -1,0 +1,43 @@
+"""Progress for long work: a rich progress bar on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+LOG_EVERY_BYTES = 32 << 20
+
+
+def interactive() -> bool:
+    """True when stderr is a terminal (where a live bar is readable)."""
+    return sys.stderr.isatty()
+
+
+@contextmanager
+def byte_progress() -> Iterator[Callable[[str, int, int | None], None]]:
+    """A ``progress(label, done, total)`` callback for downloads."""
+    if interactive():
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+        with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True)) as bar:
+            tasks: dict[str, int] = {}
+
+            def update(label: str, done: int, total: int | None) -> None:
+                if label not in tasks:
+                    tasks[label] = bar.add_task(label, total=total)
+                bar.update(tasks[label], completed=done, total=total)
+
+            yield update
+        return
+    logged: dict[str, int] = {}
+
+    def log(label: str, done: int, total: int | None) -> None:
+        if done - logged.get(label, -LOG_EVERY_BYTES) >= LOG_EVERY_BYTES or done == total:
+            logged[label] = done
+            shown = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+            print(f"{label}: {shown}", file=sys.stderr, flush=True)
+
+    yield log
