@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from pydantic import BaseModel, ConfigDict
 
+from wynerkit.data_root import resolve_data_root
 from wynerkit.errors import DuplicateComponentError, UnknownComponentError
 from wynerkit.interfaces import KINDS
 
@@ -123,7 +124,7 @@ class BuildContext:
 
     registry: Registry
     seed: int = 0
-    data_root: Path = field(default_factory=Path.cwd)
+    data_root: Path = field(default_factory=resolve_data_root)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def build(self, spec: ComponentSpec, **kwargs: Any) -> Any:
