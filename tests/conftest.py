@@ -1,9 +1,12 @@
-"""Every test runs with a controlled plugin set: the built-ins only, nothing blocked."""
+"""Every test runs with a controlled plugin set (the built-ins, nothing blocked) and a private cache."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from wynerkit.data_root import CACHE_ENV
 from wynerkit.plugins import BLOCK_ENV, PluginHost, discover, set_host
 
 
@@ -14,9 +17,15 @@ def builtin_host() -> PluginHost:
     return host
 
 
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def _controlled_plugins(monkeypatch: pytest.MonkeyPatch, builtin_host: PluginHost):
+def _controlled_plugins(monkeypatch: pytest.MonkeyPatch, builtin_host: PluginHost, cache_dir: Path):
     monkeypatch.delenv(BLOCK_ENV, raising=False)
+    monkeypatch.setenv(CACHE_ENV, str(cache_dir))  # generated data never lands in a shared data root
     set_host(builtin_host)
     yield
     set_host(None)

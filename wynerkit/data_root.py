@@ -11,6 +11,7 @@ from pathlib import Path
 import platformdirs
 
 DATA_ENV = "WYNERKIT_DATA"
+CACHE_ENV = "WYNERKIT_CACHE"
 
 
 def default_data_root() -> Path:
@@ -24,3 +25,12 @@ def resolve_data_root(explicit: Path | str | None = None) -> Path:
         return Path(explicit).expanduser()
     from_env = os.environ.get(DATA_ENV, "").strip()
     return Path(from_env).expanduser() if from_env else default_data_root()
+
+
+def cache_root(data_root: Path) -> Path:
+    """Where generated data and pair indices are cached: ``$WYNERKIT_CACHE``, else ``<data root>/cache``.
+
+    The override keeps a read-only or shared data root untouched.
+    """
+    from_env = os.environ.get(CACHE_ENV, "").strip()
+    return Path(from_env).expanduser() if from_env else data_root / "cache"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,13 +70,15 @@ class DataSource:
     homepage: str = ""
     how_to_get: str = ""
     """What to do when files are missing and cannot be downloaded (e.g. a manual-download link)."""
+    subdir: str | None = None
+    """The folder under the data root when it is not ``name`` (e.g. ``qmul/shoes`` for ``qmul-shoes``)."""
 
     @property
     def downloadable(self) -> bool:
         return all(f.urls for f in self.files)
 
     def folder(self, root: Path) -> Path:
-        return root / self.name
+        return root / (self.subdir or self.name)
 
     def get_command(self) -> str:
         return f"wynerkit data download {self.name}" if self.downloadable else self.how_to_get
@@ -128,7 +131,7 @@ def content_digest(path: Path, algorithm: str, gzipped: bool | None = None) -> s
         with open_content(path, gzipped) as stream:
             for chunk in iter_chunks(stream):
                 digest.update(chunk)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError; a damaged stream is zlib.error
         return f"unreadable ({type(exc).__name__}: {exc})"
     return digest.hexdigest()
 

@@ -8,6 +8,7 @@ and tries the next mirror.
 
 from __future__ import annotations
 
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -40,12 +41,16 @@ def download_file(file: DataFile, folder: Path, progress: Progress | None = None
     for url in file.urls:
         try:
             _fetch(url, part, progress)
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            failures.append(f"{url}: {exc} (kept {part.name} to resume)")
+        except (OSError, http.client.HTTPException) as exc:  # URLError and timeouts are OSErrors
+            kept = f" (kept {part.name} to resume)" if part.exists() and part.stat().st_size else ""
+            failures.append(f"{url}: {exc}{kept}")
             continue
         actual = content_digest(part, file.algorithm, gzipped=target.suffix == ".gz")
         if actual == file.expected:
             os.replace(part, target)
+            for stale in file.candidates(folder):  # a corrupt copy stored under another name would shadow it
+                if stale != target:
+                    stale.unlink(missing_ok=True)
             return target
         part.unlink(missing_ok=True)
         failures.append(f"{url}: {file.algorithm} mismatch: expected {file.expected}, got {actual}")
@@ -60,6 +65,7 @@ def _fetch(url: str, part: Path, progress: Progress | None) -> None:
         response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # the .part is already complete
+            exc.close()
             return
         raise
     with response:
