@@ -24,9 +24,9 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from wynerkit import BuildContext, ComponentParams, Split, hookimpl
-from wynerkit.batching import stack_pairs
 from wynerkit.data_root import cache_root
 from wynerkit.hookspecs import Register
+from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs
 from wynerkit_plugins.datasets.mnist import load_mnist
 from wynerkit_plugins.datasets.mnist_subset import load_mnist_subset, split_mnist_subset
 from wynerkit_plugins.datasets.pairing import cached_pair_splits, make_pair_splits
@@ -62,41 +62,20 @@ class MnistSvhnParams(DigitPairsParams):
     )
 
 
-def to_unit_range(images: np.ndarray) -> torch.Tensor:
-    """uint8 [N, H, W] or [N, H, W, C] -> float32 [N, C, H, W] in [-1, 1]."""
-    t = torch.from_numpy(images)
-    t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
-    return t.float().div_(127.5).sub_(1.0)
+def tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor sharing the array's memory; read-only arrays (cached loaders hand those out) are copied."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
-class PairedDigits(torch.utils.data.Dataset):
-    """One split: index pairs into two labelled image sets, fetched a whole batch at a time."""
+def image_bank(labelled: Labelled) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images [N, H, W] or [N, H, W, C] as [N, C, H, W], with int64 labels."""
+    images = tensor(labelled[0])
+    return (images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)), tensor(labelled[1])
 
-    def __init__(self, a: Labelled, b: Labelled, idx_a: np.ndarray, idx_b: np.ndarray) -> None:
-        self.a_images, self.a_labels = a
-        self.b_images, self.b_labels = b
-        self.idx_a, self.idx_b = idx_a, idx_b
 
-    def __len__(self) -> int:
-        return len(self.idx_a)
-
-    def __getitems__(self, indices: list[int]) -> dict[str, Any]:
-        ia, ib = self.idx_a[indices], self.idx_b[indices]
-        return stack_pairs(
-            to_unit_range(self.a_images[ia]),
-            to_unit_range(self.b_images[ib]),
-            torch.from_numpy(self.a_labels[ia]),
-            torch.from_numpy(self.b_labels[ib]),
-        )
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        batch = self.__getitems__([index])
-        return {
-            "x": batch["x"][0],
-            "y": batch["y"][0],
-            "x_label": int(batch["x_label"][0]),
-            "y_label": int(batch["y_label"][0]),
-        }
+def to_unit_range(rows: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float32 in [-1, 1]; applied per batch so the banks stay uint8."""
+    return rows.float().div_(127.5).sub_(1.0)
 
 
 class DigitPairs:
@@ -140,13 +119,15 @@ class DigitPairs:
                 seed=seed,
             ),
         )
-        self._splits = {
-            split: PairedDigits(*(pools["test"] if split == "test" else pools["train"]), *pairs[split])
-            for split in SPLITS
-        }
+        banks = {part: (image_bank(a), image_bank(b)) for part, (a, b) in pools.items()}
+        self._splits = {}
+        for split in SPLITS:
+            (x, x_labels), (y, y_labels) = banks["test" if split == "test" else "train"]
+            idx_a, idx_b = (tensor(i) for i in pairs[split])
+            self._splits[split] = IndexedPairs(x, y, x_labels, y_labels, idx_a, idx_b, transform=to_unit_range)
         self.name, self.params, self.facts = name, params, facts
 
-    def split(self, name: Split) -> PairedDigits:
+    def split(self, name: Split) -> IndexedPairs:
         if name not in self._splits:
             raise ValueError(f"unknown split {name!r}; valid splits are {', '.join(SPLITS)}")
         return self._splits[name]

@@ -6,6 +6,7 @@ tensors, so ``__getitems__`` serves a DataLoader batch with two tensor gathers a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,11 @@ VALID_STREAM = 0
 
 
 class IndexedPairs(torch.utils.data.Dataset[Pair]):
-    """Item k is ``(x[x_index[k]], y[y_index[k]])`` with the labels of those rows."""
+    """Item k is ``(x[x_index[k]], y[y_index[k]])`` with the labels of those rows.
+
+    ``transform`` is applied to each gathered batch of rows of x and of y: banks can stay compact
+    (e.g. uint8 images) and be converted only for the rows a batch uses.
+    """
 
     def __init__(
         self,
@@ -29,12 +34,14 @@ class IndexedPairs(torch.utils.data.Dataset[Pair]):
         y_labels: torch.Tensor,
         x_index: torch.Tensor,
         y_index: torch.Tensor,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if len(x_index) != len(y_index):
             raise ValueError(f"x_index and y_index must have the same length, got {len(x_index)} and {len(y_index)}")
         self.x, self.y = x, y
         self.x_labels, self.y_labels = x_labels, y_labels
         self.x_index, self.y_index = x_index, y_index
+        self.transform = transform or (lambda rows: rows)
 
     def __len__(self) -> int:
         return len(self.x_index)
@@ -43,7 +50,7 @@ class IndexedPairs(torch.utils.data.Dataset[Pair]):
         """A batched Pair (what torch's DataLoader asks for when it exists; see ``wynerkit.batching``)."""
         which = torch.as_tensor(indices, dtype=torch.long)
         i, j = self.x_index[which], self.y_index[which]
-        return stack_pairs(self.x[i], self.y[j], self.x_labels[i], self.y_labels[j])
+        return stack_pairs(self.transform(self.x[i]), self.transform(self.y[j]), self.x_labels[i], self.y_labels[j])
 
     def __getitem__(self, index: int) -> Pair:
         batch = self.__getitems__([index])

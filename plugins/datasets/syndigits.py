@@ -199,8 +199,7 @@ class _Params:
     glyphs: np.ndarray  # [m, 3] int64 glyph-bank index of the centre, left and right digit
     affine: np.ndarray  # [m, 3, 2, 3] output -> glyph-cell coordinates of each of the three glyphs (normalised)
     fg: np.ndarray  # [m, 1, 3, 1] digit colour
-    bg: np.ndarray  # [m, 1, 3, 1] base background colour
-    coarse: np.ndarray  # [m, 3, 4, 4] low-frequency background texture (mostly brightness)
+    coarse: np.ndarray  # [m, 3, 4, 4] base background colour plus low-frequency texture (mostly brightness)
     fine: np.ndarray  # [m, 16, 16] brightness grain
     stripe_rows: np.ndarray  # [m, S, 2] and
     stripe_cols: np.ndarray  # [m, 2, S]: their product is a stripe pattern (rank 2, so it is cheap)
@@ -285,7 +284,8 @@ def _sample_chunk(rng: np.random.Generator, widths: np.ndarray) -> _Params:
     digits = np.concatenate([labels[:, None], rng.integers(0, 10, (m, 2))], axis=1)
     affine = _glyph_affines(rng, widths[font[:, None], digits])
     fg, bg = _contrasting_colours(rng, m)
-    coarse = rng.uniform(0, 0.1, (m, 1, 1, 1)) * rng.standard_normal((m, 1, 4, 4))
+    # Interpolation keeps constants, so the base colour rides along with the coarse texture.
+    coarse = bg[:, :, None, None] + rng.uniform(0, 0.1, (m, 1, 1, 1)) * rng.standard_normal((m, 1, 4, 4))
     coarse = coarse + rng.uniform(0, 0.03, (m, 1, 1, 1)) * rng.standard_normal((m, 3, 4, 4))  # a little colour
     fine = rng.uniform(0, 0.04, (m, 1, 1)) * rng.standard_normal((m, 16, 16))
     stripe_rows, stripe_cols = _stripes(rng, m)
@@ -295,14 +295,16 @@ def _sample_chunk(rng: np.random.Generator, widths: np.ndarray) -> _Params:
     sigma = rng.uniform(0.2, 1.3, m)
     taps = np.exp(-(np.arange(-_BLUR_RADIUS, _BLUR_RADIUS + 1) ** 2) / (2 * sigma[:, None] ** 2))
     blur = np.einsum("mk,kij->mij", taps / taps.sum(axis=1, keepdims=True), _BLUR_SHIFTS)
-    noise_amplitude = rng.uniform(0.005, 0.04, (m, 1, 1, 1)).astype(np.float32)
-    noise = noise_amplitude * rng.standard_normal((m, IMAGE_SIZE, 3, IMAGE_SIZE), dtype=np.float32)
+    # Uniform noise with standard deviation 0.005-0.04: after quantisation it looks like Gaussian
+    # noise, and it is four times cheaper to draw, which matters at 3072 values per image.
+    noise_std = rng.uniform(0.005, 0.04, (m, 1, 1, 1)).astype(np.float32)
+    uniform = rng.random((m, IMAGE_SIZE, 3, IMAGE_SIZE), dtype=np.float32)
+    noise = (np.float32(2 * np.sqrt(3)) * noise_std) * (uniform - np.float32(0.5))
     return _Params(
         labels=labels.astype(np.int64),
         glyphs=font[:, None] * 10 + digits,
         affine=_f32(affine),
         fg=_f32(fg[:, None, :, None]),
-        bg=_f32(bg[:, None, :, None]),
         coarse=_f32(coarse),
         fine=_f32(fine),
         stripe_rows=_f32(stripe_rows),
@@ -332,10 +334,10 @@ def _digit_alpha(affine: torch.Tensor, glyph_index: torch.Tensor, glyphs: torch.
 
 
 def _background(t: dict[str, torch.Tensor]) -> torch.Tensor:
-    """[m, S, 3, S] base colour plus upsampled blotches and grain, and stripes."""
+    """[m, S, 3, S] upsampled base colour and blotches, plus grain and stripes."""
     texture = torch.einsum("hi,mcij,wj->mhcw", _UP_COARSE, t["coarse"], _UP_COARSE)
     brightness = torch.einsum("hi,mij,wj->mhw", _UP_FINE, t["fine"], _UP_FINE) + t["stripe_rows"] @ t["stripe_cols"]
-    return t["bg"] + texture + brightness[:, :, None, :]
+    return texture + brightness[:, :, None, :]
 
 
 def _compose(p: _Params, glyphs: torch.Tensor) -> np.ndarray:

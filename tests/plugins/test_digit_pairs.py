@@ -36,7 +36,7 @@ def build(builtin_host, seed: int = 0, **params):
 
 def all_pairs(dataset, split):
     part = dataset.split(split)
-    return part.idx_a, part.idx_b, part.__getitems__(list(range(len(part))))
+    return part.x_index.numpy(), part.y_index.numpy(), part.__getitems__(list(range(len(part))))
 
 
 def test_embedded_mnist_syndigits_is_add_one_with_disjoint_splits(builtin_host, data_root):
@@ -57,8 +57,8 @@ def test_embedded_mnist_syndigits_is_add_one_with_disjoint_splits(builtin_host, 
 
 def count_pools(dataset, split):
     part = dataset.split(split)
-    a = np.bincount(part.a_labels[np.unique(part.idx_a)], minlength=10)
-    b = np.bincount(part.b_labels[np.unique(part.idx_b)], minlength=10)
+    a = np.bincount(part.x_labels.numpy()[np.unique(part.x_index.numpy())], minlength=10)
+    b = np.bincount(part.y_labels.numpy()[np.unique(part.y_index.numpy())], minlength=10)
     return a, np.roll(b, -1)
 
 
@@ -80,9 +80,9 @@ def test_batches_flow_through_a_dataloader(builtin_host, data_root):
 
 
 def test_pairing_depends_on_the_seed(builtin_host, data_root):
-    a = build(builtin_host, seed=0, root=str(data_root), **SMALL).split("train").idx_a
-    b = build(builtin_host, seed=1, root=str(data_root), **SMALL).split("train").idx_a
-    again = build(builtin_host, seed=0, root=str(data_root), **SMALL).split("train").idx_a
+    a = build(builtin_host, seed=0, root=str(data_root), **SMALL).split("train").x_index.numpy()
+    b = build(builtin_host, seed=1, root=str(data_root), **SMALL).split("train").x_index.numpy()
+    again = build(builtin_host, seed=0, root=str(data_root), **SMALL).split("train").x_index.numpy()
     assert np.array_equal(a, again) and not np.array_equal(a, b)
 
 
@@ -105,7 +105,9 @@ spec = SpecBuilder(host.registry).variant(component).model_validate(
 dataset = component.factory(spec, BuildContext(registry=host.registry, seed=7))
 digest = hashlib.sha256()
 for split in ("train", "valid", "test"):
-    digest.update(dataset.split(split).idx_a.tobytes()); digest.update(dataset.split(split).idx_b.tobytes())
+    part = dataset.split(split)
+    digest.update(part.x_index.numpy().tobytes())
+    digest.update(part.y_index.numpy().tobytes())
 print(digest.hexdigest())
 """
 
@@ -127,9 +129,13 @@ def test_full_mnist_pairs_are_all_add_one_and_disjoint(builtin_host, tmp_path):
     dataset = build(builtin_host, source="full", root=str(root), syndigits_train=3000, syndigits_test=600)
     train, valid = dataset.split("train"), dataset.split("valid")
     for part in (train, valid, dataset.split("test")):
-        assert np.array_equal(part.b_labels[part.idx_b], (part.a_labels[part.idx_a] + 1) % 10)
-    assert not set(train.idx_a.tolist()) & set(valid.idx_a.tolist())
-    assert not set(train.idx_b.tolist()) & set(valid.idx_b.tolist())
-    assert len(train) == 4 * len(np.unique(train.idx_a)) == 4 * len(np.unique(train.idx_b))  # m = 4, each item 4x
-    assert train.a_labels.shape == (60_000,)  # drawn from the full MNIST training pool
-    assert train.idx_a.dtype == np.int64 and train.idx_b.dtype == np.int64
+        assert np.array_equal(
+            part.y_labels.numpy()[part.y_index.numpy()], (part.x_labels.numpy()[part.x_index.numpy()] + 1) % 10
+        )
+    assert not set(train.x_index.numpy().tolist()) & set(valid.x_index.numpy().tolist())
+    assert not set(train.y_index.numpy().tolist()) & set(valid.y_index.numpy().tolist())
+    assert (
+        len(train) == 4 * len(np.unique(train.x_index.numpy())) == 4 * len(np.unique(train.y_index.numpy()))
+    )  # m = 4, each item 4x
+    assert train.x_labels.numpy().shape == (60_000,)  # drawn from the full MNIST training pool
+    assert train.x_index.numpy().dtype == np.int64 and train.y_index.numpy().dtype == np.int64

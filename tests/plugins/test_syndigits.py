@@ -177,22 +177,26 @@ def test_cache_round_trip_loads_the_file_the_second_time(tmp_path: Path, monkeyp
     np.testing.assert_array_equal(cached_labels, labels)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong-contents"])
-def test_a_damaged_cache_file_is_regenerated(tmp_path: Path, damage: str):
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong-size", "other-fonts"])
+def test_a_damaged_or_stale_cache_file_is_regenerated(tmp_path: Path, damage: str):
     images, labels = generate_syndigits(40, seed=3)
+    digest = describe_syndigits()["fonts_digest"]
     path = syndigits_cache_path(tmp_path, 40, seed=3)
     load_or_generate_syndigits(tmp_path, 40, seed=3)
-    if damage == "truncate":
+    if damage == "truncated":
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     elif damage == "garbage":
         path.write_bytes(b"not a zip file")
+    elif damage == "wrong-size":
+        np.savez(path, images=images[:10], labels=labels[:10], fonts_digest=digest)
     else:
-        np.savez(path, images=images[:10], labels=labels[:10], fonts_digest=describe_syndigits()["fonts_digest"])
+        np.savez(path, images=images, labels=labels, fonts_digest="0" * 64)
     loaded_images, loaded_labels = load_or_generate_syndigits(tmp_path, 40, seed=3)
     np.testing.assert_array_equal(loaded_images, images)
     np.testing.assert_array_equal(loaded_labels, labels)
     with np.load(path, allow_pickle=False) as data:  # and the file was replaced by a good one
         np.testing.assert_array_equal(data["images"], images)
+        assert str(data["fonts_digest"]) == digest
 
 
 # -- slow: does a CNN read the digits, and is there a domain gap to MNIST? --------------------------------------------
