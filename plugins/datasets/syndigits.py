@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont
 
-VERSION = 1
+VERSION = 2
 """Bump whenever the generator's output changes for some (n, seed): cache files carry it in their name."""
 
 IMAGE_SIZE = 32
@@ -240,18 +240,18 @@ def _glyph_affines(rng: np.random.Generator, widths: np.ndarray) -> np.ndarray:
     absent one is moved far outside its cell, where zero padding leaves nothing to see.
     """
     m = len(widths)
-    scale = rng.uniform(15, 26, m) / _GLYPH_HEIGHT  # output digit height 15-26 px
+    scale = rng.uniform(17, 27, m) / _GLYPH_HEIGHT  # output digit height 17-27 px
     aspect = np.exp(rng.uniform(np.log(0.8), np.log(1.25), m))
     angle = np.deg2rad(rng.uniform(-15, 15, m))
     shear = rng.uniform(-0.15, 0.15, m)
-    shift = rng.uniform(-2.5, 2.5, (m, 2, 1))
+    shift = rng.uniform(-2, 2, (m, 2, 1))
     cos, sin, ones, zeros = np.cos(angle), np.sin(angle), np.ones(m), np.zeros(m)
     unrotate = np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], 1)
     unshear = np.stack([np.stack([ones, -shear], -1), np.stack([zeros, ones], -1)], 1)
     inverse = np.stack([1 / (scale * aspect), 1 / scale], -1)[:, :, None] * (unshear @ unrotate)
     centre = np.concatenate([inverse * (IMAGE_SIZE / _CELL), -(inverse @ shift) / (_CELL / 2)], axis=2)
 
-    gap = rng.uniform(0.1, 0.35, (m, 2)) * _GLYPH_HEIGHT
+    gap = rng.uniform(0.15, 0.4, (m, 2)) * _GLYPH_HEIGHT
     distance = (widths[:, :1] + widths[:, 1:]) / 2 + gap
     distance[rng.random((m, 2)) >= _NEIGHBOUR_P] = 100 * _CELL
     affines = np.repeat(centre[:, None], 3, axis=1)
@@ -266,7 +266,7 @@ def _stripes(rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
     sin(fy y + fx x + phase) = [sin(fy y), cos(fy y)] . [cos(fx x + phase), sin(fx x + phase)].
     """
     amplitude = np.where(rng.random(m) < 0.3, rng.uniform(0.03, 0.08, m), 0.0)[:, None, None]
-    frequency = rng.uniform(0.4, 1.8, (m, 1)) * IMAGE_SIZE / 2  # radians per pixel, for coordinates in [-1, 1]
+    frequency = rng.uniform(0.4, 1.8, (m, 1)) * IMAGE_SIZE / 2  # 0.4-1.8 radians per pixel, in [-1, 1] units
     direction = rng.uniform(0, np.pi, (m, 1))
     phase = rng.uniform(0, 2 * np.pi, (m, 1))
     along_y = frequency * np.sin(direction) * _COORDS
@@ -355,11 +355,12 @@ def _compose(p: _Params, glyphs: torch.Tensor) -> np.ndarray:
     return torch.round(images.clamp_(0, 1).mul_(255)).to(torch.uint8).permute(0, 1, 3, 2).numpy()
 
 
-def generate_syndigits(n: int, seed: int, *, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def generate_syndigits(n: int, seed: int, *, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """``n`` SynDigits images (uint8 [n, 32, 32, 3]) and their centre-digit labels (int64 [n], 0-9).
 
-    ``batch_size`` only bounds memory (it is rounded up to whole chunks of CHUNK images); the
-    output is the same for every batch size.
+    ``batch_size`` is the number of images composed at once, rounded up to whole chunks of CHUNK;
+    it trades memory and cache use for fewer torch calls and never changes the output. The default
+    was the fastest on 2 cores (100,000 images: about 10 s at 1024, 17 s at 4096).
     """
     if n < 0 or seed < 0 or batch_size < 1:
         raise ValueError(f"need n >= 0, seed >= 0 and batch_size >= 1, got {n=}, {seed=}, {batch_size=}")

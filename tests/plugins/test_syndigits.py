@@ -120,7 +120,7 @@ def test_centre_digit_is_legible_to_a_linear_probe(large: tuple[np.ndarray, np.n
     gram = features[train].T @ features[train] + 100.0 * np.eye(features.shape[1])
     weights = np.linalg.solve(gram, features[train].T @ targets)
     accuracy = float(((features[test] @ weights).argmax(axis=1) == labels[test]).mean())
-    assert accuracy > 0.45, accuracy
+    assert accuracy > 0.5, accuracy
 
 
 def test_centre_has_contrast(large: tuple[np.ndarray, np.ndarray]):
