@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from wynerkit.atomic import write_npz_atomic
 
 PairIndices = tuple[np.ndarray, np.ndarray]
 SPLIT_NAMES = ("train", "valid", "test")
@@ -180,13 +180,5 @@ def cached_pair_splits(
         return cached
     splits = {name: (np.asarray(a, np.int64), np.asarray(b, np.int64)) for name, (a, b) in compute().items()}
     arrays = {f"{name}_{side}": idx for name, pair in splits.items() for side, idx in zip("ab", pair, strict=True)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, key=np.array(key_json), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz_atomic(path, key=np.array(key_json), **arrays)
     return splits

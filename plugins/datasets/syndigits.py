@@ -31,8 +31,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont
+
+from wynerkit.atomic import write_npz_atomic
 
 VERSION = 2
 """Bump whenever the generator's output changes for some (n, seed): cache files carry it in their name."""
@@ -413,17 +413,7 @@ def load_or_generate_syndigits(root: Path, n: int, seed: int) -> tuple[np.ndarra
     if cached is not None:
         return cached
     images, labels = generate_syndigits(n, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            np.savez(tmp, images=images, labels=labels, fonts_digest=np.str_(_glyph_bank().digest))
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_npz_atomic(path, images=images, labels=labels, fonts_digest=np.str_(_glyph_bank().digest))
     return images, labels
 
 
