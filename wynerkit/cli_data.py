@@ -71,12 +71,14 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
             typer.echo(json.dumps(rows, indent=2))
             return
         table = Table(title=f"data root: {data_root}")
-        for column in ("name", "path", "present", "verified"):
-            table.add_column(column, no_wrap=column != "path")
-        table.add_column("to get it")
+        table.add_column("name", no_wrap=True)
+        table.add_column("path", overflow="fold")
+        for column in ("present", "verified", "to get it"):
+            table.add_column(column, no_wrap=True)
+        yes = {True: "yes", False: "no"}
         for row in rows:
-            yes = {True: "yes", False: "no"}
-            table.add_row(row["name"], row["path"], yes[row["present"]], yes[row["verified"]], row["get"])
+            get = row["get"] if row["downloadable"] else f"by hand (see: wynerkit data verify {row['name']})"
+            table.add_row(row["name"], row["path"], yes[row["present"]], yes[row["verified"]], get)
         Console(highlight=False).print(table)
 
     @data_app.command("verify")
