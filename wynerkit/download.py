@@ -90,8 +90,8 @@ def download_source(source: DataSource, root: Path, progress: Progress | None = 
     statuses = []
     for file in source.files:
         status = check_file(file, folder)
-        if not status.verified:
-            download_file(file, folder, progress)
-            status = check_file(file, folder)
+        if not status.verified:  # download_file already checked the new file: no second pass over it
+            path = download_file(file, folder, progress)
+            status = FileStatus(file, path, file.expected, tuple(file.candidates(folder)))
         statuses.append(status)
     return statuses

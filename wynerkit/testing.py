@@ -95,7 +95,8 @@ def check_modality(modality: Modality) -> None:
     """Trunks give [B, out_features], decoders give the modality's shape, losses are per item."""
     batch = _random_batch(modality)
     for trunk in (modality.encoder_trunk(), modality.critic_trunk()):
-        trunk.eval() if hasattr(trunk, "eval") else None
+        if hasattr(trunk, "eval"):
+            trunk.eval()  # BatchNorm in eval mode: a batch statistic must not hide a shape bug
         features = trunk(batch)
         assert features.shape == (BATCH, trunk.out_features), f"trunk output {tuple(features.shape)}"
     decoded = modality.decoder(7)(torch.randn(BATCH, 7))

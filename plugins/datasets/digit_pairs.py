@@ -26,15 +26,13 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 from wynerkit import BuildContext, ComponentParams, Split, hookimpl
 from wynerkit.data_root import cache_root
 from wynerkit.hookspecs import Register
+from wynerkit.splits import SPLITS, select_split
 from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs
 from wynerkit_plugins.datasets.mnist import load_mnist
-from wynerkit_plugins.datasets.mnist_subset import load_mnist_subset, split_mnist_subset
+from wynerkit_plugins.datasets.mnist_subset import Labelled, load_mnist_subset, split_mnist_subset
 from wynerkit_plugins.datasets.pairing import cached_pair_splits, make_pair_splits
 from wynerkit_plugins.datasets.svhn import load_svhn
 from wynerkit_plugins.datasets.syndigits import load_or_generate_syndigits
-
-SPLITS: tuple[Split, ...] = ("train", "valid", "test")
-Labelled = tuple[np.ndarray, np.ndarray]
 
 
 class DigitPairsParams(ComponentParams):
@@ -128,9 +126,7 @@ class DigitPairs:
         self.name, self.params, self.facts = name, params, facts
 
     def split(self, name: Split) -> IndexedPairs:
-        if name not in self._splits:
-            raise ValueError(f"unknown split {name!r}; valid splits are {', '.join(SPLITS)}")
-        return self._splits[name]
+        return select_split(self._splits, name)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -20,9 +20,9 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 from wynerkit import BuildContext, ComponentParams, Pair, Split, hookimpl
 from wynerkit.gaussian_info import gaussian_mutual_information
 from wynerkit.hookspecs import Register
+from wynerkit.splits import SPLITS, check_split
 
 NAME = "gaussian-pairs"
-SPLITS: tuple[Split, ...] = ("train", "valid", "test")
 _SPLIT_KEY = {name: i for i, name in enumerate(SPLITS)}
 """Stable spawn keys: the stream of a split must not change when another split's size does."""
 
@@ -92,12 +92,12 @@ class GaussianPairs:
 
     def size(self, name: Split) -> int:
         """The number of items of one split, without generating it."""
-        self._check_split(name)
+        check_split(name)
         return int(getattr(self.params, f"n_{name}"))
 
     def split(self, name: Split) -> PairTensors:
         """The items of one split, drawn from the split's own stream on first use."""
-        self._check_split(name)
+        check_split(name)
         if name not in self._splits:
             self._splits[name] = self._generate(name)
         return self._splits[name]
@@ -135,10 +135,6 @@ class GaussianPairs:
             "stand_in": False,
             "source": "synthetic: jointly Gaussian pairs drawn from a known linear model, generated in memory",
         }
-
-    def _check_split(self, name: str) -> None:
-        if name not in _SPLIT_KEY:
-            raise ValueError(f"unknown split {name!r}; valid splits are {', '.join(SPLITS)}")
 
     def _generate(self, name: Split) -> PairTensors:
         p = self.params

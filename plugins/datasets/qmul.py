@@ -28,11 +28,11 @@ from wynerkit import BuildContext, ComponentParams, NoParams, Split, hookimpl
 from wynerkit.datafiles import DataFile, DataSource, require_files
 from wynerkit.errors import UsageError
 from wynerkit.hookspecs import Register
+from wynerkit.splits import select_split
 from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs, carve_valid
 
 QmulSet = Literal["shoes", "chairs", "handbags"]
 FileSplit = Literal["train", "test"]
-SPLITS: tuple[Split, ...] = ("train", "valid", "test")
 MAT_KEY = "data"
 HOW_TO_GET = (
     "not downloadable automatically: the files come with Yu et al., 'Sketch Me That Shoe' (CVPR 2016; research "
@@ -175,9 +175,7 @@ class Qmul:
         return IndexedPairs(sketches, edges, instance, instance, local, local)
 
     def split(self, name: Split) -> IndexedPairs:
-        if name not in self._splits:
-            raise ValueError(f"unknown split {name!r}; valid splits are {', '.join(SPLITS)}")
-        return self._splits[name]
+        return select_split(self._splits, name)
 
     def describe(self) -> dict[str, Any]:
         """Facts for the run summary: these are real QMUL sketches, paired by instance."""

@@ -22,6 +22,7 @@ from pydantic import Field
 from wynerkit import BuildContext, ComponentParams, NoParams, Split, hookimpl
 from wynerkit.datafiles import DataSource
 from wynerkit.hookspecs import Register
+from wynerkit.splits import select_split
 from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs, carve_valid
 from wynerkit_plugins.datasets.sketchy_extract import add_extract_command
 from wynerkit_plugins.datasets.sketchy_layout import (
@@ -38,7 +39,6 @@ from wynerkit_plugins.datasets.sketchy_layout import (
     zero_shot_split,
 )
 
-SPLITS: tuple[Split, ...] = ("train", "valid", "test")
 PAIR_STREAM: Mapping[str, int] = {"train": 1, "valid": 2, "test": 3}
 SAMPLER_STREAM = 4
 """Spawn keys of the random streams of the pairings and the batch sampler (0 chooses the valid classes)."""
@@ -247,9 +247,7 @@ class SketchyFeatures:
         return Bank(torch.from_numpy(loaded.features), np.array([label[c] for c in loaded.classes], dtype=np.int64))
 
     def split(self, name: Split) -> ClassPairs:
-        if name not in self._splits:
-            raise ValueError(f"unknown split {name!r}; valid splits are {', '.join(SPLITS)}")
-        return self._splits[name]
+        return select_split(self._splits, name)
 
     def describe(self) -> dict[str, Any]:
         """Facts for the run summary: the split's classes, sizes, pairing and where the features came from."""
