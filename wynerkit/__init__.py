@@ -12,6 +12,7 @@ from wynerkit.components import BuildContext, ComponentParams, NoParams, Ref
 from wynerkit.hookspecs import hookimpl
 from wynerkit.interfaces import (
     BimodalModel,
+    CriticLoss,
     DatasetProvider,
     Distribution,
     EvalContext,
@@ -36,6 +37,7 @@ __all__ = [
     "BimodalModel",
     "BuildContext",
     "ComponentParams",
+    "CriticLoss",
     "DatasetProvider",
     "DatasetSpec",
     "Distribution",

@@ -16,10 +16,13 @@ from rich.table import Table
 import wynerkit
 from wynerkit.cli_data import add_data_commands
 from wynerkit.cli_errors import reports_usage_errors
+from wynerkit.errors import UsageError
 from wynerkit.plugins import BLOCK_ENV, PluginHost, get_host
 from wynerkit.runs import create_run_dir
 from wynerkit.spec import build_run_spec_model
 from wynerkit.spec_loading import load_spec
+from wynerkit.trainer import TrainingDiverged
+from wynerkit.training_run import train_run
 
 SetOption = Annotated[
     list[str] | None,
@@ -96,14 +99,37 @@ def build_app(host: PluginHost) -> typer.Typer:
     @app.command()
     @reports_usage_errors
     def run(
-        file: SpecFile,
+        file: Annotated[
+            Path | None, typer.Argument(metavar="FILE", help="A YAML run spec.", show_default=False)
+        ] = None,
         out: Annotated[Path, typer.Option("--out", help="Directory that holds run directories.")] = Path("runs"),
         set_: SetOption = None,
+        resume: Annotated[
+            Path | None,
+            typer.Option("--resume", metavar="RUN_DIR", help="Continue a run from its newest checkpoint."),
+        ] = None,
     ) -> None:
-        """Validate a spec and create its run directory; prints the directory as the last line."""
-        loaded = load_spec(file, host.registry, set_)
-        run_dir = create_run_dir(out, loaded.spec, loaded.source, host)
-        typer.echo("wrote spec.yaml, spec.resolved.json and env.json to the run directory:", err=True)
+        """Train and evaluate a spec in a new run directory (or resume one); prints the directory last."""
+        if resume is not None:
+            if file is not None or set_:
+                raise UsageError(
+                    "--resume RUN_DIR continues a run with its own spec.yaml: do not also pass FILE or --set"
+                )
+            if not (resume / "spec.yaml").is_file():
+                raise UsageError(f"--resume {resume}: not a run directory (no spec.yaml); pass a directory run created")
+            loaded = load_spec(resume / "spec.yaml", host.registry)
+            run_dir = resume
+        elif file is None:
+            raise UsageError("run: pass a spec FILE to start a run, or --resume RUN_DIR to continue one")
+        else:
+            loaded = load_spec(file, host.registry, set_)
+            run_dir = create_run_dir(out, loaded.spec, loaded.source, host)
+        typer.echo(f"run directory: {run_dir}", err=True)
+        try:
+            train_run(run_dir, loaded.spec, host.registry, resume=resume is not None)
+        except TrainingDiverged as exc:
+            typer.echo(f"wynerkit: error: {exc}", err=True)
+            raise typer.Exit(1) from None
         typer.echo(str(run_dir))
 
     add_data_commands(app, host)

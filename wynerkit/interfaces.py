@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 import torch
@@ -98,30 +98,29 @@ class Modality(Protocol):
 class RatioEstimator(Protocol):
     """Density-ratio critics, one head per compared pair of distributions.
 
-    A head named ``h`` is trained by ``critic_loss(h, p, q)`` to tell samples of p (positive)
-    from samples of q; its ``log_ratio`` then estimates ``log p/q`` pointwise.
+    An estimator is a network that maps a sample to a per-item log-ratio estimate, plus the loss
+    that trains it: minimising ``critic_loss(log_ratio(h, p), log_ratio(h, q))`` over the critic
+    makes ``log_ratio(h, .)`` approach ``log p/q``. Divergences follow from the log-ratios alone
+    (symmetric KL = mean on p minus mean on q; mutual information = mean on the joint tuples), so
+    objective terms work with any estimator.
     """
 
     heads: Mapping[str, tuple[Variable, ...]]
     """Head name -> the variables the head reads, e.g. ``("x", "y", "z", "u", "v")``."""
 
-    def log_ratio(self, head: str, sample: Sample) -> Tensor:
-        """Estimated ``log p/q`` per item, shape ``[B]``."""
-        ...
+    def features(self, sample: Sample) -> Tensor | None:
+        """Features of (x, y) shared by every head that reads data; None when no head reads x, y.
 
-    def critic_loss(self, head: str, p: Sample, q: Sample) -> Tensor:
-        """Scalar loss the critic minimises to separate p from q."""
-        ...
-
-    def sym_kl(self, head: str, p: Sample, q: Sample) -> Tensor:
-        """Estimate of ``KL(p||q) + KL(q||p)`` as mean log-ratio on p minus mean on q."""
-        ...
-
-    def mutual_information(self, head: str, sample: Sample) -> Tensor:
-        """Estimate of ``I((x, y); z)`` under the distribution that produced ``sample``.
-
-        The head compares the tuples against the same batch with z shuffled.
+        Callers compute them once per batch and pass them to ``log_ratio`` for each head.
         """
+        ...
+
+    def log_ratio(self, head: str, sample: Sample, features: Tensor | None = None) -> Tensor:
+        """Estimated ``log p/q`` per item, shape ``[B]``; ``features`` from ``features(sample)``."""
+        ...
+
+    def critic_loss(self, log_ratio_p: Tensor, log_ratio_q: Tensor) -> Tensor:
+        """Scalar loss on one head's log-ratios for samples of p and of q; minimised at log p/q."""
         ...
 
     def parameters(self) -> Iterator[nn.Parameter]: ...
@@ -133,6 +132,8 @@ class BimodalModel(Protocol):
 
     latent: Mapping[str, int]
     """Sizes of the latent variables, e.g. ``{"z": 16, "u": 8, "v": 8}``."""
+    x_modality: Modality
+    y_modality: Modality
 
     def variational(self, x: Tensor, y: Tensor) -> Sample:
         """q_xy->: data (x, y) with z ~ q(z|x,y), u ~ q(u|z,x), v ~ q(v|z,y)."""
@@ -154,6 +155,14 @@ class BimodalModel(Protocol):
         """The common code from x, from y, or from both (q(z|x), q(z|y), q(z|x,y))."""
         ...
 
+    def encode_u(self, z: Tensor, x: Tensor) -> Tensor:
+        """The local code of x given a common code, q(u|z,x) (style extraction)."""
+        ...
+
+    def encode_v(self, z: Tensor, y: Tensor) -> Tensor:
+        """The local code of y given a common code, q(v|z,y)."""
+        ...
+
     def decode(self, z: Tensor, u: Tensor | None = None, v: Tensor | None = None) -> Sample:
         """Decode x from (z, u) and/or y from (z, v); returns a Sample with z, u, v and outputs."""
         ...
@@ -165,13 +174,39 @@ class BimodalModel(Protocol):
 class StepContext(Protocol):
     """What an objective term sees during one training step.
 
-    Each distribution is sampled at most once per step and shared by every term that uses it.
+    Each distribution is sampled at most once per step and shared by every term that uses it; the
+    shared critic features of each sampled (x, y) batch are computed once per phase. In the critic
+    phase (``critic_phase`` true) samples are detached: the critic trains on fixed samples.
     """
 
     model: BimodalModel
     estimator: RatioEstimator | None
+    batch: Sample
+    """The data minibatch (x, y) of this step."""
+    critic_phase: bool
 
     def sample(self, distribution: Distribution) -> Sample: ...
+
+    def log_ratio(
+        self, head: str, distribution: Distribution, *, shuffle_z: bool = False, detach_features: bool = False
+    ) -> Tensor:
+        """The estimator's log-ratio of ``head`` on one distribution's sample.
+
+        ``shuffle_z`` permutes z within the batch (the product of marginals); ``detach_features``
+        keeps this head from training the shared (x, y) features (the authors' CI heads).
+        """
+        ...
+
+    def reconstruct(self, modality: Literal["x", "y"], distribution: Distribution) -> Tensor:
+        """Decode one modality from the (z, u) or (z, v) a distribution's sample holds (cached)."""
+        ...
+
+
+class CriticLoss(NamedTuple):
+    """What an objective term's critic side returns: the loss and the heads' accuracy (for logging)."""
+
+    loss: Tensor
+    accuracy: Tensor
 
 
 @runtime_checkable
@@ -180,13 +215,15 @@ class ObjectiveTerm(Protocol):
 
     critic_heads: Mapping[str, tuple[Variable, ...]]
     """The estimator heads this term reads (empty for terms without a critic)."""
+    multiplier: Literal["lambda_ci", "lambda_rec"] | None
+    """The objective-wide weight that scales this term besides its own (I terms: ``lambda_ci``)."""
 
     def generator_loss(self, step: StepContext) -> Tensor:
         """The scalar this term adds (unweighted) to the generator's loss."""
         ...
 
-    def critic_loss(self, step: StepContext) -> Tensor:
-        """The scalar the critic minimises for this term's heads (zero when it has none)."""
+    def critic_loss(self, step: StepContext) -> CriticLoss | None:
+        """The scalar the critic minimises for this term's heads, and their accuracy (None: no critic)."""
         ...
 
 
@@ -237,6 +274,7 @@ __all__ = [
     "KINDS",
     "INTERFACE_OF",
     "BimodalModel",
+    "CriticLoss",
     "DatasetProvider",
     "Distribution",
     "EvalContext",

@@ -7,7 +7,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 LOG_EVERY_BYTES = 32 << 20
 
@@ -41,3 +50,37 @@ def byte_progress() -> Iterator[Callable[[str, int, int | None], None]]:
             print(f"{label}: {shown}", file=sys.stderr, flush=True)
 
     yield log
+
+
+class StepProgress:
+    """Training progress: a live rich bar with the latest losses on a terminal, log lines otherwise."""
+
+    def __init__(self, total: int, done: int = 0) -> None:
+        self.total = total
+        self.bar: Progress | None = None
+        if interactive():
+            columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            self.bar = Progress(
+                *columns, TimeRemainingColumn(), TextColumn("{task.description}"), console=Console(stderr=True)
+            )
+            self.task = self.bar.add_task("", total=total, completed=done)
+
+    def __enter__(self) -> StepProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def advance(self, step: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step)
+
+    def report(self, step: int, summary: str) -> None:
+        """Show the latest averaged losses (a log line when not on a terminal)."""
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step, description=summary)
+        else:
+            print(f"step {step}/{self.total} {summary}", file=sys.stderr, flush=True)

@@ -71,5 +71,6 @@ class Sample:
         negative side of a mutual-information critic.
         """
         (t,) = self.require(name)
-        perm = torch.randperm(t.shape[0], generator=generator, device="cpu").to(t.device)
+        device = generator.device if generator is not None else t.device
+        perm = torch.randperm(t.shape[0], generator=generator, device=device).to(t.device)
         return replace(self, **{name: t[perm]})

@@ -48,20 +48,35 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CheckpointSpec(StrictModel):
+    """When checkpoints are written and how many are kept."""
+
+    every: PositiveInt = Field(500, description="write a checkpoint every this many steps (and at the end)")
+    keep_last: PositiveInt = Field(2, description="keep this many most recent checkpoints (plus the best)")
+    valid_batches: PositiveInt = Field(
+        8, description="validation batches scored at each checkpoint to pick the best one (lowest valid.loss)"
+    )
+
+
 class TrainSpec(StrictModel):
     """Training budget and optimiser settings (consumed by the trainer)."""
 
-    epochs: PositiveInt | None = 10
-    max_steps: PositiveInt | None = None
+    epochs: PositiveInt | None = Field(10, description="passes over the training split")
+    max_steps: PositiveInt | None = Field(None, description="iterations; training stops at whichever budget ends first")
     batch_size: PositiveInt = 64
-    lr: PositiveFloat = 1.0e-4
+    lr: PositiveFloat = Field(1.0e-4, description="Adam learning rate of the generator (model)")
+    critic_lr: PositiveFloat | None = Field(None, description="Adam learning rate of the critic; default: lr")
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.5, 0.999)
-    ema: Annotated[float, Field(ge=0, lt=1)] = 0.999
-    critic_steps: PositiveInt = 1
-    generator_steps: PositiveInt = 1
-    grad_clip: PositiveFloat | None = None
+    amsgrad: bool = True
+    ema: Annotated[float, Field(ge=0, lt=1, description="decay of the EMA of generator weights used to evaluate")] = (
+        0.999
+    )
+    critic_steps: PositiveInt = Field(1, description="critic updates per iteration (on the iteration's samples)")
+    generator_steps: PositiveInt = Field(1, description="generator updates per iteration")
+    grad_clip: PositiveFloat | None = Field(None, description="clip each network's gradient norm to this value")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    log_every: PositiveInt = 50
+    log_every: PositiveInt = Field(50, description="write averaged metrics to metrics.jsonl every this many steps")
+    checkpoint: CheckpointSpec = CheckpointSpec()
 
     @model_validator(mode="after")
     def _some_budget(self) -> TrainSpec:
@@ -119,11 +134,17 @@ class SpecBuilder:
     def objective_model(self) -> type[BaseModel]:
         names = self.registry.names("objective_term")
         term = Literal[tuple(names)] if names else _nothing_registered("objective_term")
+        weight = Annotated[float, Field(ge=0, allow_inf_nan=False)]
         return create_model(
             "ObjectiveSpec",
             __base__=StrictModel,
-            lambda_ci=(Annotated[float, Field(ge=0, allow_inf_nan=False)], 0.0),
-            terms=(dict[term, Annotated[float, Field(allow_inf_nan=False)]], ...),  # type: ignore[valid-type]
+            lambda_ci=(weight, Field(1.0, description="multiplies the common-information terms I_*")),
+            lambda_rec=(weight, Field(1.0, description="multiplies the reconstruction terms R_*")),
+            terms=(dict[term, weight], Field(description="term name -> weight in the generator's loss")),  # type: ignore[valid-type]
+            critic_terms=(
+                list[term] | None,  # type: ignore[valid-type]
+                Field(None, description="terms whose critics train; default: every weighted term with a critic"),
+            ),
         )
 
     def run_spec_model(self) -> type[RunSpecBase]:
@@ -165,5 +186,6 @@ __all__ = [
     "RunSpecBase",
     "SpecBuilder",
     "TrainSpec",
+    "CheckpointSpec",
     "build_run_spec_model",
 ]

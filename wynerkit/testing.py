@@ -128,6 +128,8 @@ def check_model(model: BimodalModel) -> None:
                 f"{which}.{var} has shape {tuple(t.shape)}, joint has {tuple(reference.shape)}"
             )
     assert model.encode_z(x=x).shape == joint.z.shape
+    assert model.encode_u(joint.z, x).shape == joint.u.shape, "encode_u(z, x) must have the shape of u"
+    assert model.encode_v(joint.z, y).shape == joint.v.shape, "encode_v(z, y) must have the shape of v"
 
 
 def check_estimator(estimator: RatioEstimator, x: Modality, y: Modality, latent: Mapping[str, int]) -> None:
@@ -140,8 +142,10 @@ def check_estimator(estimator: RatioEstimator, x: Modality, y: Modality, latent:
         log_ratio = estimator.log_ratio(head, p)
         assert log_ratio.shape == (BATCH,), f"head {head!r}: log_ratio shape {tuple(log_ratio.shape)}, want ({BATCH},)"
         assert torch.isfinite(log_ratio).all(), f"head {head!r}: non-finite log-ratio"
-        for name, value in (
-            ("critic_loss", estimator.critic_loss(head, p, q)),
-            ("sym_kl", estimator.sym_kl(head, p, q)),
-        ):
-            assert value.shape == () and torch.isfinite(value), f"head {head!r}: {name} must be a finite scalar"
+        features_p, features_q = estimator.features(p), estimator.features(q)
+        if "x" in variables:
+            assert features_p is not None, f"head {head!r} reads x and y, but features() returned None"
+        again = estimator.log_ratio(head, p, features_p)
+        assert again.shape == (BATCH,), f"head {head!r}: log_ratio with features has shape {tuple(again.shape)}"
+        loss = estimator.critic_loss(again, estimator.log_ratio(head, q, features_q))
+        assert loss.shape == () and torch.isfinite(loss), f"head {head!r}: critic_loss must be a finite scalar"

@@ -1,0 +1,1 @@
+"""Built-in objective terms: divergence matching, common information, reconstruction."""

@@ -1,0 +1,66 @@
+"""A run from start to finish: assemble the parts, train (or resume), draw figures, write the summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wynerkit.assembly import assemble
+from wynerkit.atomic import write_json_atomic
+from wynerkit.components import Registry
+from wynerkit.data_loading import fetch, in_order
+from wynerkit.figures import figure_1
+from wynerkit.trainer import Trainer, TrainingDiverged
+
+FIGURE_ROWS = 8
+FIGURE_COLS = 8
+FIGURE_ITEMS = 16
+"""Test pairs drawn for figures: inputs come from the first rows, style references from the last cols."""
+
+
+def train_run(run_dir: Path, spec: Any, registry: Registry, *, resume: bool = False) -> dict[str, Any]:
+    """Train the spec's model in ``run_dir`` and write ``summary.json``; returns the summary."""
+    parts = assemble(spec, registry)
+    trainer = Trainer(parts, run_dir)
+    resumed_from = trainer.resume() if resume else None
+    summary: dict[str, Any] = {
+        "name": spec.name,
+        "seed": spec.seed,
+        "device": str(parts.device),
+        "data": parts.data.describe(),
+        "planned_steps": trainer.total,
+        "steps_per_epoch": trainer.steps_per_epoch,
+    }
+    if resumed_from is not None:
+        summary["resumed_from_step"] = resumed_from
+    try:
+        summary.update(trainer.fit())
+    except TrainingDiverged as exc:
+        write_json_atomic(run_dir / "summary.json", {**summary, "status": "diverged", "error": str(exc)})
+        raise
+    records = trainer.log.read()
+    summary["final"] = next((r for r in reversed(records) if "loss.generator" in r), {})
+    summary["valid.loss"] = next((r["valid.loss"] for r in reversed(records) if "valid.loss" in r), None)
+    summary["best"] = trainer.best
+    summary["figures"] = sorted(str(p.relative_to(run_dir)) for p in draw_figures(trainer, run_dir).values())
+    summary["status"] = "finished"
+    write_json_atomic(run_dir / "summary.json", summary)
+    return summary
+
+
+def draw_figures(trainer: Trainer, run_dir: Path) -> dict[str, Path]:
+    """The three panels of the paper's Figure 1 from the EMA model on the first test pairs."""
+    parts = trainer.parts
+    test = parts.data.split("test")
+    batch = fetch(test, in_order(test, FIGURE_ITEMS, FIGURE_ITEMS)[0])
+    generator = torch.Generator(parts.device).manual_seed(parts.spec.seed)
+    return figure_1(
+        trainer.ema.model, batch["x"], batch["y"], run_dir / "figures", generator, rows=FIGURE_ROWS, cols=FIGURE_COLS
+    )
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "summary.json").read_text())
