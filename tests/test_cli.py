@@ -17,7 +17,7 @@ from wynerkit.cli import build_app
 from wynerkit.spec_loading import load_spec
 
 ROOT = Path(__file__).parent.parent
-QUICKSTART = ROOT / "specs" / "quickstart.yaml"
+TINY = ROOT / "tests" / "specs" / "tiny.yaml"
 
 
 @pytest.fixture
@@ -63,18 +63,18 @@ def test_spec_schema_is_json_schema(cli):
 
 
 def test_run_creates_the_run_directory(cli, tmp_path, builtin_host):
-    result = cli("run", QUICKSTART, "--out", tmp_path / "runs", "--set", "train.epochs=2")
+    result = cli("run", TINY, "--out", tmp_path / "runs", "--set", "train.max_steps=2")
     assert result.exit_code == 0, result.output
     run_dir = Path(result.stdout.strip().splitlines()[-1])
-    assert run_dir.parent == tmp_path / "runs" / "quickstart"
+    assert run_dir.parent == tmp_path / "runs" / "tiny"
     stamp, digest = run_dir.name.rsplit("-", 1)
     assert len(digest) == 8 and len(stamp) == len("20261123-201500")
     resolved = json.loads((run_dir / "spec.resolved.json").read_text())
-    assert resolved["train"]["epochs"] == 2 and resolved["train"]["batch_size"] == 64
+    assert resolved["train"]["max_steps"] == 2 and resolved["train"]["batch_size"] == 32
     # spec.yaml is the spec as it ran: validating it again gives the same resolved spec
     again = load_spec(run_dir / "spec.yaml", builtin_host.registry).spec.model_dump(mode="json")
     assert again == resolved
-    assert "--set train.epochs=2" in (run_dir / "spec.yaml").read_text()
+    assert "--set train.max_steps=2" in (run_dir / "spec.yaml").read_text()
     env = json.loads((run_dir / "env.json").read_text())
     assert env["wynerkit"] == wynerkit.__version__ and env["python"].count(".") == 2 and env["torch"]
     assert {p["name"] for p in env["plugins"]} == {p.name for p in builtin_host.plugins}
@@ -82,15 +82,15 @@ def test_run_creates_the_run_directory(cli, tmp_path, builtin_host):
 
 
 def test_two_runs_never_share_a_directory(cli, tmp_path):
-    first = cli("run", QUICKSTART, "--out", tmp_path).stdout.strip().splitlines()[-1]
-    second = cli("run", QUICKSTART, "--out", tmp_path).stdout.strip().splitlines()[-1]
+    first = cli("run", TINY, "--out", tmp_path, "--set", "train.max_steps=1").stdout.strip().splitlines()[-1]
+    second = cli("run", TINY, "--out", tmp_path, "--set", "train.max_steps=1").stdout.strip().splitlines()[-1]
     assert first != second and Path(first).is_dir() and Path(second).is_dir()
 
 
 def test_run_refuses_an_out_that_is_a_file(cli, tmp_path):
     target = tmp_path / "file"
     target.write_text("keep me")
-    result = cli("run", QUICKSTART, "--out", target)
+    result = cli("run", TINY, "--out", target)
     assert result.exit_code == 2 and "is a file, not a directory" in result.stderr
     assert target.read_text() == "keep me"
 

@@ -242,8 +242,8 @@ def _check_finite(values: dict[str, Tensor], step: int, what: str) -> None:
         return
     bad = next(name for name, v in values.items() if not torch.isfinite(v).all())
     raise TrainingDiverged(
-        f"step {step}: {what} {bad} is {float(values[bad])}; training stopped and nothing after the last "
-        "checkpoint was written (lower train.lr, set train.grad_clip, or check the data)"
+        f"step {step}: {what} {bad} is {float(values[bad].detach())}; training stopped before updating with it, "
+        "the checkpoints written so far are intact (lower train.lr, set train.grad_clip, or check the data)"
     )
 
 
