@@ -47,13 +47,13 @@ def test_plugins_list_table(cli):
 
 
 def test_spec_validate_good_and_bad(cli, tmp_path):
-    assert cli("spec", "validate", QUICKSTART).exit_code == 0
+    assert cli("spec", "validate", TINY).exit_code == 0
     bad = tmp_path / "bad.yaml"
-    bad.write_text(QUICKSTART.read_text().replace("instance_noise", "instance_nosie"))
+    bad.write_text(TINY.read_text().replace("embed: 16", "embeddd: 16"))
     result = cli("spec", "validate", bad)
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"{bad}:12:") and ": estimator.instance_nosie: unknown field" in line
+    assert line.startswith(f"{bad}:10:") and ": estimator.embeddd: unknown field" in line
 
 
 def test_spec_schema_is_json_schema(cli):

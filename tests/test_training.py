@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from PIL import Image
 from typer.testing import CliRunner
 
 from wynerkit import CriticLoss, NoParams, hookimpl
@@ -194,3 +195,33 @@ def test_resuming_into_a_different_architecture_names_the_mismatched_tensors(tmp
 def test_run_usage_errors(args, message, builtin_host):
     result = CliRunner().invoke(build_app(builtin_host), args)
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_sample_draws_each_panel_of_a_trained_run_reproducibly(tmp_path, builtin_host):
+    run_dir, spec = start(tmp_path, builtin_host, "train.max_steps=10")
+    train_run(run_dir, spec, builtin_host.registry)
+    app = build_app(builtin_host)
+    sizes = {}
+    for kind in ("joint", "x2y", "y2x", "style"):
+        out = tmp_path / f"{kind}.png"
+        result = CliRunner().invoke(app, ["sample", str(run_dir), "--kind", kind, "--out", str(out), "--rows", "3"])
+        assert result.exit_code == 0, result.output
+        with Image.open(out) as image:
+            sizes[kind] = image.size
+    assert sizes["x2y"] == sizes["y2x"] and sizes["style"][1] > sizes["x2y"][1]
+    again = tmp_path / "again.png"
+    CliRunner().invoke(app, ["sample", str(run_dir), "--kind", "joint", "--out", str(again), "--rows", "3"])
+    assert again.read_bytes() == (tmp_path / "joint.png").read_bytes()
+    other = tmp_path / "other.png"
+    args = ["sample", str(run_dir), "--kind", "joint", "--out", str(other), "--rows", "3", "--seed", "1"]
+    CliRunner().invoke(app, args)
+    assert other.read_bytes() != again.read_bytes()
+
+
+def test_sample_without_a_checkpoint_is_a_usage_error(tmp_path, builtin_host):
+    run_dir, _ = start(tmp_path, builtin_host)
+    result = CliRunner().invoke(
+        build_app(builtin_host), ["sample", str(run_dir), "--kind", "joint", "--out", str(tmp_path / "a.png")]
+    )
+    assert result.exit_code == 2 and "no checkpoint yet" in result.stderr
+    assert not (tmp_path / "a.png").exists()

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -16,11 +17,14 @@ from rich.table import Table
 import wynerkit
 from wynerkit.cli_data import add_data_commands
 from wynerkit.cli_errors import reports_usage_errors
+from wynerkit.data_loading import fetch, in_order
 from wynerkit.errors import UsageError
+from wynerkit.figures import COLS, ROWS, PanelKind, draw_panel, drawing, save_png
 from wynerkit.plugins import BLOCK_ENV, PluginHost, get_host
 from wynerkit.runs import create_run_dir
 from wynerkit.spec import build_run_spec_model
 from wynerkit.spec_loading import load_spec
+from wynerkit.trained_run import Which, open_trained
 from wynerkit.trainer import TrainingDiverged
 from wynerkit.training_run import train_run
 
@@ -131,6 +135,28 @@ def build_app(host: PluginHost) -> typer.Typer:
             typer.echo(f"wynerkit: error: {exc}", err=True)
             raise typer.Exit(1) from None
         typer.echo(str(run_dir))
+
+    @app.command()
+    @reports_usage_errors
+    def sample(
+        run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory.", show_default=False)],
+        kind: Annotated[PanelKind, typer.Option("--kind", help="Which panel of the paper's Figure 1 to draw.")],
+        out: Annotated[Path, typer.Option("--out", metavar="FILE.png", help="Where to write the PNG.")],
+        checkpoint: Annotated[
+            Which, typer.Option("--checkpoint", help="Draw from the latest or the best checkpoint.")
+        ] = "latest",
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the prior draws.")] = 0,
+        rows: Annotated[int, typer.Option("--rows", min=1, help="Rows (shared z, or inputs).")] = ROWS,
+        cols: Annotated[int, typer.Option("--cols", min=1, help="Columns (shared u / v, or styles).")] = COLS,
+    ) -> None:
+        """Draw joint, conditional (x2y, y2x) or style-transfer samples of a trained run's EMA model."""
+        parts = open_trained(run_dir, host.registry, checkpoint)
+        test = parts.data.split("test")
+        batch = fetch(test, in_order(test, rows + cols, rows + cols)[0])
+        generator = torch.Generator(parts.device).manual_seed(seed)
+        with drawing(parts.model, generator):
+            picture = draw_panel(parts.model, kind, batch["x"], batch["y"], generator, rows, cols)
+        typer.echo(str(save_png(picture, out)))
 
     add_data_commands(app, host)
     host.add_commands(app)

@@ -16,6 +16,7 @@ from typing import Any
 from torch import Tensor
 
 from wynerkit.components import BuildContext, NoParams
+from wynerkit.errors import UsageError
 from wynerkit.interfaces import ObjectiveTerm, StepContext
 from wynerkit.sample import Variable
 
@@ -35,13 +36,15 @@ class Objective:
         self.generator_terms = [t for t in generator_terms if t.weight != 0.0]
         self.critic_terms = dict(critic_terms)
         if not self.generator_terms:
-            raise ValueError("the objective has no term with a non-zero weight: nothing to train")
+            raise UsageError("objective.terms: every weight is 0 (after lambda_ci / lambda_rec): nothing to train")
         self.heads: dict[str, tuple[Variable, ...]] = {}
         for name, term in [(t.name, t.term) for t in self.generator_terms] + list(self.critic_terms.items()):
             for head, variables in term.critic_heads.items():
                 known = self.heads.setdefault(head, tuple(variables))
                 if known != tuple(variables):
-                    raise ValueError(f"term {name}: critic head {head!r} reads {variables}, another term {known}")
+                    raise UsageError(
+                        f"objective: term {name}'s critic head {head!r} reads {variables}, another term {known}"
+                    )
 
     def generator_loss(self, step: StepContext) -> tuple[Tensor, dict[str, Tensor]]:
         """The weighted total and each term's unweighted value."""
