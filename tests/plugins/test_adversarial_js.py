@@ -1,4 +1,9 @@
-"""The adversarial-js estimator: head layout, losses, and recovery of closed-form divergences."""
+"""The adversarial-js estimator: head layout, shared features, instance noise, spectral norm, loss.
+
+The shared critic network is tested here, through adversarial-js; ``test_nwj.py`` checks that nwj
+is the same network with another loss. Recovery of closed-form divergences is in
+``tests/test_estimator_statistics.py``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,6 @@ from torch import Tensor, nn
 import wynerkit_plugins.estimators.adversarial_js as ajs
 from wynerkit import BuildContext, Modality, Sample
 from wynerkit.components import Registry
-from wynerkit.gaussian_info import gaussian_mutual_information, gaussian_sym_kl
 from wynerkit.testing import check_component, load_plugin
 
 LATENT = {"z": 3, "u": 2, "v": 2}
@@ -54,12 +58,12 @@ class Vectors:
         return np.zeros((1, 1, 3), dtype=np.uint8)
 
 
-def estimator(heads=HEADS, latent=LATENT, dims=(4, 5), features=16, **params) -> ajs.AdversarialJS:
+def estimator(heads=HEADS, latent=LATENT, **params) -> ajs.AdversarialJS:
     return ajs.make_adversarial_js(
         ajs.AdversarialJSParams(**{"hidden": 32, "embed": 16, **params}),
         BuildContext(registry=Registry()),
-        x=Vectors(dims[0], features),
-        y=Vectors(dims[1], features),
+        x=Vectors(4),
+        y=Vectors(5),
         latent=latent,
         heads=heads,
     )
@@ -98,7 +102,7 @@ def test_honours_the_estimator_contract():
         ({"h": ("z", "u")}, {"z": 2}, "head 'h': no size for latent\\(s\\) \\['u'\\]"),
         ({"h": ("z",)}, {"z": 0}, "head 'h': no size for latent\\(s\\) \\['z'\\]"),
         ({"h": ()}, LATENT, "head 'h' reads no variable"),
-        ({}, LATENT, "needs at least one head"),
+        ({}, LATENT, "adversarial-js needs at least one head"),
     ],
 )
 def test_bad_heads_are_refused_with_a_reason(heads, latent, message):
@@ -114,6 +118,9 @@ def test_unknown_head_and_missing_variables():
         est.log_ratio("joint", sample(3).with_(u=None))
     with pytest.raises(ValueError, match="lacks variable"):
         est.log_ratio("ci", sample(3).with_(y=None))
+    with pytest.raises(ValueError, match="lacks variable"):
+        est.features(sample(3).with_(x=None))
+    assert est.features(sample(3).with_(x=None, y=None)) is None  # a latent-only head's sample
 
 
 layouts = st.tuples(st.booleans(), st.sets(st.sampled_from(("z", "u", "v")))).filter(lambda h: h[0] or h[1])
@@ -121,7 +128,7 @@ layouts = st.tuples(st.booleans(), st.sets(st.sampled_from(("z", "u", "v")))).fi
 
 @settings(max_examples=25, deadline=None)
 @given(batch=st.integers(1, 17), layout=layouts, order=st.randoms(use_true_random=False))
-def test_one_logit_per_item_for_any_head_layout(batch, layout, order):
+def test_one_log_ratio_per_item_for_any_head_layout(batch, layout, order):
     reads_data, latents = layout
     variables = [*(("x", "y") if reads_data else ()), *latents]
     order.shuffle(variables)
@@ -131,8 +138,37 @@ def test_one_logit_per_item_for_any_head_layout(batch, layout, order):
     t = est.log_ratio("h", s)
     assert t.shape == (batch,)
     assert torch.isfinite(t).all()
-    if reads_data:  # precomputed pair features give the same logits
-        assert torch.allclose(est.log_ratio("h", s, est.pair_features(s)), t)
+    if reads_data:  # precomputed features give the same log-ratios as features computed inside
+        assert torch.equal(est.log_ratio("h", s, est.features(s)), t)
+
+
+def test_features_are_computed_by_the_caller_once_and_reused_by_every_head():
+    est = estimator(instance_noise=0.0).eval()
+    s, other = sample(6), sample(6, shift=2.0)
+    features = est.features(s)
+    assert features.shape == (6, 32)
+    for head in ("joint", "ci"):  # given features are used as they are, not recomputed from the sample
+        assert torch.equal(est.log_ratio(head, s, features), est.log_ratio(head, s))
+        assert not torch.allclose(est.log_ratio(head, s, est.features(other)), est.log_ratio(head, s))
+    # a head given detached features does not train the shared map (how the I terms read them)
+    est.log_ratio("ci", s, features.detach()).sum().backward()
+    assert est.x_trunk[0].weight.grad is None
+    assert est.head_nets["ci"].body[0].weight.grad is not None
+    est.log_ratio("joint", s, features).sum().backward()
+    assert est.x_trunk[0].weight.grad is not None
+
+
+def test_latent_only_heads_do_not_depend_on_x_and_y():
+    est = estimator(instance_noise=0.0).eval()
+    s = sample(6)
+    t = est.log_ratio("m", s)
+    assert torch.equal(est.log_ratio("m", s.with_(x=None, y=None)), t)  # no (x, y) needed at all
+    assert torch.equal(est.log_ratio("m", s, torch.randn(6, 32)), t)  # features are ignored
+    t.sum().backward()
+    assert all(p.grad is None for p in [*est.x_trunk.parameters(), *est.y_trunk.parameters(), *est.pair.parameters()])
+    latent_only = estimator(heads={"m": ("z",), "w": ("u", "v")})
+    assert latent_only.features(s) is None
+    assert latent_only.pair is None and not hasattr(latent_only, "x_trunk")  # no trunk is built
 
 
 def test_instance_noise_makes_the_critic_random_and_zero_noise_deterministic():
@@ -141,6 +177,9 @@ def test_instance_noise_makes_the_critic_random_and_zero_noise_deterministic():
     for head in HEADS:
         assert torch.equal(quiet.log_ratio(head, s), quiet.log_ratio(head, s))
         assert not torch.equal(noisy.log_ratio(head, s), noisy.log_ratio(head, s))
+    assert not torch.equal(noisy.features(s), noisy.features(s))  # x and y are noisy too
+    features = noisy.features(s)  # ...and so is every latent, with the features held fixed
+    assert not torch.equal(noisy.log_ratio("joint", s, features), noisy.log_ratio("joint", s, features))
 
 
 def test_instance_noise_has_the_requested_std():
@@ -150,117 +189,25 @@ def test_instance_noise_has_the_requested_std():
     assert noise.std().item() == pytest.approx(0.4, abs=0.01)
 
 
-def test_losses_have_their_textbook_values():
+def test_latent_embeddings_are_spectrally_normalised_when_asked():
     torch.manual_seed(0)
-    est = estimator(instance_noise=0.0).eval()  # eval: spectral norm stops its power iteration
-    p, q = sample(64), sample(64, shift=1.0)
-    t_p, t_q = est.log_ratio("joint", p), est.log_ratio("joint", q)
-    assert est.sym_kl("joint", p, q).item() == pytest.approx((t_p.mean() - t_q.mean()).item(), abs=1e-6)
-    expected = torch.nn.functional.softplus(-t_p).mean() + torch.nn.functional.softplus(t_q).mean()
-    assert est.critic_loss("joint", p, q).item() == pytest.approx(expected.item(), abs=1e-6)
-    expected_accuracy = (torch.sum(t_p > 0) + torch.sum(t_q <= 0)).item() / 128
-    assert est.accuracy("joint", p, q).item() == pytest.approx(expected_accuracy)
-    assert est.mutual_information("ci", p).item() == pytest.approx(est.log_ratio("ci", p).mean().item(), abs=1e-6)
-    shuffled = p.shuffled("z", torch.Generator().manual_seed(5))
-    by_hand = est.critic_loss("ci", p, shuffled).item()
-    assert est.mi_critic_loss("ci", p, torch.Generator().manual_seed(5)).item() == pytest.approx(by_hand, abs=1e-6)
-
-    last = est.head_nets["joint"].body[-1]
-    torch.nn.init.zeros_(last.weight), torch.nn.init.zeros_(last.bias)
-    assert est.critic_loss("joint", p, q).item() == pytest.approx(2 * math.log(2), abs=1e-6)
-    assert est.sym_kl("joint", p, q).item() == 0.0
-    assert est.accuracy("joint", p, q).item() == pytest.approx(0.5)  # T = 0: all of q right, none of p
-
-
-def test_pair_features_are_shared_and_can_be_detached():
     est = estimator()
-    s = sample(6)
-    est.mi_critic_loss("ci", s, features=est.pair_features(s).detach()).backward()
-    assert est.x_trunk[0].weight.grad is None  # a detached CI head does not train the shared map
-    assert est.head_nets["ci"].body[0].weight.grad is not None
-    est.critic_loss("joint", s, sample(6, shift=1.0)).backward()
-    assert est.x_trunk[0].weight.grad is not None
-    with pytest.raises(ValueError, match="no head of this estimator reads"):
-        estimator(heads={"m": ("z",)}).pair_features(s)
+    for head in est.head_nets.values():
+        assert nn.utils.parametrize.is_parametrized(head.embedding, "weight")
+        with torch.no_grad():  # a raw weight of spectral norm far from 1
+            head.embedding.parametrizations.weight.original.mul_(10.0)
+    for _ in range(10):  # each training-mode forward runs one power iteration
+        for head in HEADS:
+            est.log_ratio(head, sample(4))
+    for head in est.head_nets.values():
+        assert torch.linalg.matrix_norm(head.embedding.weight.detach(), ord=2).item() == pytest.approx(1.0, abs=0.01)
+    plain = estimator(spectral_norm=False)
+    assert not any(nn.utils.parametrize.is_parametrized(head.embedding) for head in plain.head_nets.values())
 
 
-# Statistical checks against closed forms. A cosine learning-rate decay lets the critic settle
-# close to its optimum T = log p/q in a few hundred full-size steps; without it the estimates
-# jitter with the last minibatches.
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny networks train fastest on one thread, and do not stall when test processes share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def train(est: ajs.AdversarialJS, loss, steps: int = 600, lr: float = 6e-3) -> None:
-    optimiser = torch.optim.Adam(est.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
-    for _ in range(steps):
-        optimiser.zero_grad()
-        loss().backward()
-        optimiser.step()
-        schedule.step()
-    est.eval()
-
-
-def gaussian(mean: np.ndarray, cov: np.ndarray) -> torch.distributions.MultivariateNormal:
-    return torch.distributions.MultivariateNormal(
-        torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(cov, dtype=torch.float32)
-    )
-
-
-@pytest.mark.usefixtures("one_thread")
-@pytest.mark.parametrize(("d", "noise"), [(1, 0.0), (2, 0.0), (3, 0.0), (4, 0.0), (1, 0.75), (3, 0.75)])
-def test_recovers_the_symmetric_kl_between_gaussians_and_the_pointwise_log_ratio(d, noise):
-    torch.manual_seed(d)
-    rng = np.random.default_rng(d)
-    rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    mean_p, mean_q = np.zeros(d), rotation @ np.full(d, 0.7 / math.sqrt(d))
-    cov_p, cov_q = np.eye(d), rotation @ np.diag(rng.uniform(1.3, 1.7, size=d)) @ rotation.T
-    p, q = gaussian(mean_p, cov_p), gaussian(mean_q, cov_q)
-    est = estimator(heads={"z": ("z",)}, latent={"z": d}, instance_noise=noise, hidden=64, embed=64)
-    train(est, lambda: est.critic_loss("z", Sample(z=p.sample((512,))), Sample(z=q.sample((512,)))))
-
-    # The critic sees z + noise: it compares p and q each convolved with N(0, noise^2 I).
-    smoothing = noise**2 * np.eye(d)
-    exact = gaussian_sym_kl(mean_p, cov_p + smoothing, mean_q, cov_q + smoothing)
-    assert 0.3 < exact < 1.5  # a moderate target, neither trivial nor saturated
-    if noise:  # the smoothing matters: ignoring it would miss by more than the tolerance
-        assert gaussian_sym_kl(mean_p, cov_p, mean_q, cov_q) - exact > 0.15
-    with torch.no_grad():
-        estimate = est.sym_kl("z", Sample(z=p.sample((50_000,))), Sample(z=q.sample((50_000,)))).item()
-        # Pointwise, the learnt function of the (noisy) input is the log-ratio of the smoothed densities;
-        # read it without adding noise on top.
-        est.instance_noise = 0.0
-        points = torch.cat([p.sample((1000,)), q.sample((1000,))])
-        smooth_p, smooth_q = gaussian(mean_p, cov_p + smoothing), gaussian(mean_q, cov_q + smoothing)
-        error = est.log_ratio("z", Sample(z=points)) - (smooth_p.log_prob(points) - smooth_q.log_prob(points))
-    assert estimate == pytest.approx(exact, abs=0.1)
-    assert error.abs().mean().item() < 0.1
-
-
-@pytest.mark.usefixtures("one_thread")
-@pytest.mark.parametrize(("k", "sigma", "noise"), [(1, 0.8, 0.0), (2, 1.2, 0.25)])
-def test_recovers_the_mutual_information_of_correlated_gaussians(k, sigma, noise):
-    """x = z + sigma e1, y = z + sigma e2 with z, x, y in R^k: I((X, Y); Z) = k/2 log(1 + 2 / sigma^2)."""
-    torch.manual_seed(k)
-
-    def draw(n: int) -> Sample:
-        z = torch.randn(n, k)
-        return Sample(x=z + sigma * torch.randn(n, k), y=z + sigma * torch.randn(n, k), z=z)
-
-    cov = np.kron([[1.0, 1.0, 1.0], [1.0, 1 + sigma**2, 1.0], [1.0, 1.0, 1 + sigma**2]], np.eye(k))  # (z, x, y)
-    assert gaussian_mutual_information(cov, k) == pytest.approx(k / 2 * math.log(1 + 2 / sigma**2))
-    exact = gaussian_mutual_information(cov + noise**2 * np.eye(3 * k), k)  # the critic reads noisy inputs
-    assert 0.3 < exact < 1.5
-    est = estimator(heads={"mi": ("x", "y", "z")}, latent={"z": k}, dims=(k, k), instance_noise=noise, hidden=64)
-    train(est, lambda: est.mi_critic_loss("mi", draw(512)))
-    with torch.no_grad():
-        estimate = est.mutual_information("mi", draw(50_000)).item()
-    assert estimate == pytest.approx(exact, abs=0.1)
+def test_the_loss_is_the_logistic_loss():
+    t_p, t_q = torch.tensor([1.5, -0.5, 0.0]), torch.tensor([0.3, -2.0])
+    expected = np.mean(np.log1p(np.exp(-t_p.numpy()))) + np.mean(np.log1p(np.exp(t_q.numpy())))
+    est = estimator()
+    assert est.critic_loss(t_p, t_q).item() == pytest.approx(expected, rel=1e-6)
+    assert est.critic_loss(torch.zeros(3), torch.zeros(2)).item() == pytest.approx(2 * math.log(2))
