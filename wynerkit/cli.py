@@ -17,7 +17,7 @@ from rich.table import Table
 import wynerkit
 from wynerkit.cli_data import add_data_commands
 from wynerkit.cli_errors import reports_usage_errors
-from wynerkit.data_loading import fetch, in_order
+from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.errors import UsageError
 from wynerkit.figures import COLS, ROWS, PanelKind, draw_panel, drawing, save_png
 from wynerkit.plugins import BLOCK_ENV, PluginHost, get_host
@@ -152,7 +152,7 @@ def build_app(host: PluginHost) -> typer.Typer:
         """Draw joint, conditional (x2y, y2x) or style-transfer samples of a trained run's EMA model."""
         parts = open_trained(run_dir, host.registry, checkpoint)
         test = parts.data.split("test")
-        batch = fetch(test, in_order(test, rows + cols, rows + cols)[0])
+        batch = fetch(test, evenly_spaced(test, rows + cols))
         generator = torch.Generator(parts.device).manual_seed(seed)
         with drawing(parts.model, generator):
             picture = draw_panel(parts.model, kind, batch["x"], batch["y"], generator, rows, cols)

@@ -43,3 +43,9 @@ def in_order(split: Any, batch_size: int, limit: int | None = None) -> list[list
     """Consecutive index lists for evaluation (the last one may be short)."""
     n = len(split) if limit is None else min(len(split), limit)
     return [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+
+
+def evenly_spaced(split: Any, n: int) -> list[int]:
+    """``n`` indices spread over a split: figures then show many classes, not the first one only."""
+    size = len(split)
+    return [i * size // n for i in range(min(n, size))]

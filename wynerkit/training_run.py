@@ -11,7 +11,7 @@ import torch
 from wynerkit.assembly import assemble
 from wynerkit.atomic import write_json_atomic
 from wynerkit.components import Registry
-from wynerkit.data_loading import fetch, in_order
+from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.figures import figure_1
 from wynerkit.trainer import Trainer, TrainingDiverged
 
@@ -52,10 +52,10 @@ def train_run(run_dir: Path, spec: Any, registry: Registry, *, resume: bool = Fa
 
 
 def draw_figures(trainer: Trainer, run_dir: Path) -> dict[str, Path]:
-    """The three panels of the paper's Figure 1 from the EMA model on the first test pairs."""
+    """The three panels of the paper's Figure 1 from the EMA model on test pairs spread over the split."""
     parts = trainer.parts
     test = parts.data.split("test")
-    batch = fetch(test, in_order(test, FIGURE_ITEMS, FIGURE_ITEMS)[0])
+    batch = fetch(test, evenly_spaced(test, FIGURE_ITEMS))
     generator = torch.Generator(parts.device).manual_seed(parts.spec.seed)
     return figure_1(
         trainer.ema.model, batch["x"], batch["y"], run_dir / "figures", generator, rows=FIGURE_ROWS, cols=FIGURE_COLS

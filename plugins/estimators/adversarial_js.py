@@ -12,14 +12,12 @@ The network (shared (x, y) features, per-head latent embeddings, instance noise)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import torch.nn.functional as F
 from torch import Tensor
 
-from wynerkit import BuildContext, Modality, hookimpl
+from wynerkit import hookimpl
 from wynerkit.hookspecs import Register
-from wynerkit_plugins.estimators.critic_network import CriticNetwork, CriticParams
+from wynerkit_plugins.estimators.critic_network import CriticNetwork, CriticParams, critic_factory
 
 
 class AdversarialJSParams(CriticParams):
@@ -41,17 +39,9 @@ class AdversarialJS(CriticNetwork):
         return logistic_loss(log_ratio_p, log_ratio_q)
 
 
-def make_adversarial_js(
-    params: AdversarialJSParams,
-    context: BuildContext,
-    *,
-    x: Modality,
-    y: Modality,
-    latent: Mapping[str, int],
-    heads: Mapping[str, Sequence[str]],
-) -> AdversarialJS:
-    """Adversarial density-ratio critics with the logistic (Jensen-Shannon) loss."""
-    return AdversarialJS(x, y, latent, heads, params).to(context.device)
+make_adversarial_js = critic_factory(
+    AdversarialJS, "Adversarial density-ratio critics with the logistic (Jensen-Shannon) loss."
+)
 
 
 @hookimpl

@@ -14,7 +14,7 @@ Keeping the network in one place means estimators that differ in their loss (``a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 import torch
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from pydantic import Field, NonNegativeFloat, PositiveInt
 from torch import Tensor, nn
 
-from wynerkit import ComponentParams, Modality, Sample
+from wynerkit import BuildContext, ComponentParams, Modality, Sample
 from wynerkit.sample import VARIABLES, Variable
 
 LATENTS: tuple[Variable, ...] = ("z", "u", "v")
@@ -80,6 +80,7 @@ class CriticNetwork(nn.Module, ABC):
         params: CriticParams,
     ) -> None:
         super().__init__()
+        self.params = params
         if not heads:
             raise ValueError(f"{self.component} needs at least one head")
         self.heads: dict[str, tuple[Variable, ...]] = {
@@ -155,3 +156,21 @@ def check_head(name: str, variables: Sequence[str], latent: Mapping[str, int]) -
     if unsized:
         raise ValueError(f"head {name!r}: no size for latent(s) {unsized}; sizes given: {dict(latent)}")
     return tuple(v for v in VARIABLES if v in variables)
+
+
+def critic_factory(network: type[CriticNetwork], summary: str) -> Callable[..., CriticNetwork]:
+    """The registered factory of an estimator built on ``CriticNetwork``; ``summary`` is its docstring."""
+
+    def make(
+        params: CriticParams,
+        context: BuildContext,
+        *,
+        x: Modality,
+        y: Modality,
+        latent: Mapping[str, int],
+        heads: Mapping[str, Sequence[str]],
+    ) -> CriticNetwork:
+        return network(x, y, latent, heads, params).to(context.device)
+
+    make.__doc__ = summary
+    return make

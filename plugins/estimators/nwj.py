@@ -27,15 +27,13 @@ variance of the exponential term grows like e^KL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
-from wynerkit import BuildContext, Modality, Sample, hookimpl
+from wynerkit import Sample, hookimpl
 from wynerkit.hookspecs import Register
-from wynerkit_plugins.estimators.critic_network import CriticNetwork, CriticParams
+from wynerkit_plugins.estimators.critic_network import CriticNetwork, CriticParams, critic_factory
 
 
 class NWJParams(CriticParams):
@@ -56,20 +54,9 @@ class NWJ(CriticNetwork):
 
     component = "nwj"
 
-    def __init__(
-        self,
-        x: Modality,
-        y: Modality,
-        latent: Mapping[str, int],
-        heads: Mapping[str, Sequence[str]],
-        params: NWJParams,
-    ) -> None:
-        super().__init__(x, y, latent, heads, params)
-        self.max_log_ratio = params.max_log_ratio
-
     def log_ratio(self, head: str, sample: Sample, features: Tensor | None = None) -> Tensor:
         """The head's output bounded smoothly above by ``max_log_ratio``: an estimate of log p/q, [B]."""
-        c = self.max_log_ratio
+        c = self.params.max_log_ratio
         return c - F.softplus(c - super().log_ratio(head, sample, features))
 
     def critic_loss(self, log_ratio_p: Tensor, log_ratio_q: Tensor) -> Tensor:
@@ -77,17 +64,9 @@ class NWJ(CriticNetwork):
         return nwj_loss(log_ratio_p, log_ratio_q)
 
 
-def make_nwj(
-    params: NWJParams,
-    context: BuildContext,
-    *,
-    x: Modality,
-    y: Modality,
-    latent: Mapping[str, int],
-    heads: Mapping[str, Sequence[str]],
-) -> NWJ:
-    """Density-ratio critics trained on the NWJ (f-divergence) lower bound of the KL divergence."""
-    return NWJ(x, y, latent, heads, params).to(context.device)
+make_nwj = critic_factory(
+    NWJ, "Density-ratio critics trained on the NWJ (f-divergence) lower bound of the KL divergence."
+)
 
 
 @hookimpl

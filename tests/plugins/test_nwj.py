@@ -52,7 +52,7 @@ def test_honours_the_estimator_contract():
     built = check_component(
         host, "estimator", "nwj", {"hidden": 8, "max_log_ratio": 5}, x=X, y=Y, latent=LATENT, heads=HEADS
     )
-    assert built.max_log_ratio == 5.0
+    assert built.params.max_log_ratio == 5.0
 
 
 @pytest.mark.parametrize("bound", [0, -1.0, math.inf, math.nan])
