@@ -87,8 +87,7 @@ class Trainer:
         self.steps_per_epoch = len(epoch_batches(self.train_split, tr.batch_size, spec.seed, 0))
         if self.steps_per_epoch == 0:
             raise UsageError(
-                f"train.batch_size: {tr.batch_size} is more than the {len(self.train_split)} training pairs; "
-                "lower it"
+                f"train.batch_size: {tr.batch_size} is more than the {len(self.train_split)} training pairs; lower it"
             )
         self.total = planned_steps(tr.epochs, tr.max_steps, self.steps_per_epoch)
         self.position = Position()
