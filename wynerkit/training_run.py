@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,3 @@ def draw_figures(trainer: Trainer, run_dir: Path) -> dict[str, Path]:
     return figure_1(
         trainer.ema.model, batch["x"], batch["y"], run_dir / "figures", generator, rows=FIGURE_ROWS, cols=FIGURE_COLS
     )
-
-
-def load_summary(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "summary.json").read_text())
