@@ -90,6 +90,22 @@ def write_checkpoint(
     write_json_atomic(tmp / "state.json", {**state, "optimizers": optimizer_meta})
     for path in tmp.iterdir():
         _fsync(path)
+    return _install(tmp, directory, name)
+
+
+def link_checkpoint(source: Path, name: str) -> Path:
+    """Make ``name`` (e.g. ``best``) a copy of a written checkpoint by hard links: no second write."""
+    directory = source.parent
+    tmp = directory / f".tmp-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for path in source.iterdir():
+        os.link(path, tmp / path.name)
+    return _install(tmp, directory, name)
+
+
+def _install(tmp: Path, directory: Path, name: str) -> Path:
+    """Rename a complete temporary checkpoint directory into place, replacing an older one of that name."""
     final = directory / name
     if final.exists():  # replacing "best": move the old one aside first, then drop it
         old = directory / f".old-{name}-{os.getpid()}"

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from wynerkit.assembly import RunParts
-from wynerkit.checkpoint import BEST, prune, read_checkpoint, step_checkpoints, write_checkpoint
+from wynerkit.checkpoint import BEST, link_checkpoint, prune, read_checkpoint, step_checkpoints, write_checkpoint
 from wynerkit.data_loading import as_sample, epoch_batches, fetch, in_order
 from wynerkit.ema import EMA
 from wynerkit.errors import UsageError, WynerkitError
@@ -186,16 +186,22 @@ class Trainer:
         step = self.position.step
         self.log.write({"step": step, "valid.loss": value})
         directory = self.run_dir / CHECKPOINTS
-        write_checkpoint(directory, f"step-{step:08d}", *self._checkpoint_payload(value))
-        if math.isfinite(value) and ("valid.loss" not in self.best or value < self.best["valid.loss"]):
+        improved = math.isfinite(value) and ("valid.loss" not in self.best or value < self.best["valid.loss"])
+        if improved:
             self.best = {"valid.loss": value, "step": step}
-            write_checkpoint(directory, BEST, *self._checkpoint_payload(value))
+        written = write_checkpoint(directory, f"step-{step:08d}", *self._checkpoint_payload(value))
+        if improved:
+            link_checkpoint(written, BEST)
         prune(directory, self.train_spec.checkpoint.keep_last)
 
-    def _checkpoint_payload(self, value: float) -> tuple[dict, dict, dict, dict]:
+    def _modules(self) -> dict[str, nn.Module]:
+        """The networks a checkpoint holds, by file name."""
         modules: dict[str, nn.Module] = {"model": self.model, "ema": self.ema.model}
         if self.critic is not None:
             modules["critic"] = self.critic
+        return modules
+
+    def _checkpoint_payload(self, value: float) -> tuple[dict, dict, dict, dict]:
         extra = {"rng.cpu": torch.get_rng_state(), "rng.generator": self.generator.get_state()}
         if self.parts.device.type == "cuda":
             extra["rng.cuda"] = torch.cuda.get_rng_state(self.parts.device)
@@ -208,7 +214,7 @@ class Trainer:
             "best": self.best,
             "total_steps": self.total,
         }
-        return modules, self.optimizers, extra, state
+        return self._modules(), self.optimizers, extra, state
 
     def resume(self) -> int:
         """Load the newest checkpoint of the run directory; return its step (0 when there is none)."""
@@ -216,10 +222,7 @@ class Trainer:
         if not found:
             self.log.truncate_after(0)
             return 0
-        modules: dict[str, nn.Module] = {"model": self.model, "ema": self.ema.model}
-        if self.critic is not None:
-            modules["critic"] = self.critic
-        extra, state = read_checkpoint(found[-1], modules, self.optimizers)
+        extra, state = read_checkpoint(found[-1], self._modules(), self.optimizers)
         torch.set_rng_state(extra["rng.cpu"])
         self.generator.set_state(extra["rng.generator"])
         if "rng.cuda" in extra and self.parts.device.type == "cuda":

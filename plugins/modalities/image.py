@@ -42,6 +42,7 @@ from wynerkit_plugins.modalities.image_nets import (
     build_trunk,
     is_power_of_two,
 )
+from wynerkit_plugins.modalities.losses import per_item_error
 
 CPU_MLP_MAX_SIDE = 32
 """The ``cpu`` preset uses the MLP for single-channel images on canvases up to this side."""
@@ -161,9 +162,7 @@ class ImageModality:
                 f"reconstruction_loss output and target must have the same shape {self._expected()}, "
                 f"got {list(output.shape)} and {list(target.shape)}"
             )
-        error = output - target
-        per_pixel = error.abs() if self.params.loss == "l1" else error.square()
-        return per_pixel.mean(dim=(1, 2, 3))
+        return per_item_error(output, target, self.params.loss)
 
     def to_grid(self, batch: Tensor, nrow: int) -> np.ndarray:
         """Render a batch as uint8 ``[H, W, 3]``, ``nrow`` items per row (fewer if the batch is smaller).

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from wynerkit import BuildContext, ComponentParams, hookimpl
 from wynerkit.hookspecs import Register
+from wynerkit_plugins.modalities.losses import per_item_error
 
 LEAKY_SLOPE = 0.2
 STRIP_HEIGHT = 8
@@ -121,9 +122,7 @@ class VectorModality:
                 f"reconstruction_loss output and target must have the same shape [B, {self.params.dim}], "
                 f"got {list(output.shape)} and {list(target.shape)}"
             )
-        error = output - target
-        per_feature = error.square() if self.params.loss == "l2" else error.abs()
-        return per_feature.mean(dim=1)
+        return per_item_error(output, target, self.params.loss)
 
     def to_grid(self, batch: Tensor, nrow: int) -> np.ndarray:
         """Render a batch as uint8 ``[H, W, 3]``: one heatmap strip per item, ``nrow`` items per row.
