@@ -113,7 +113,7 @@ def build_app(host: PluginHost) -> typer.Typer:
             typer.Option("--resume", metavar="RUN_DIR", help="Continue a run from its newest checkpoint."),
         ] = None,
     ) -> None:
-        """Train and evaluate a spec in a new run directory (or resume one); prints the directory last."""
+        """Train a spec in a new run directory (or resume one): checkpoints, metrics, figures; prints it last."""
         if resume is not None:
             if file is not None or set_:
                 raise UsageError(
