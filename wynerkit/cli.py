@@ -17,8 +17,10 @@ from rich.table import Table
 import wynerkit
 from wynerkit.cli_data import add_data_commands
 from wynerkit.cli_errors import reports_usage_errors
+from wynerkit.cli_eval import add_eval_command
 from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.errors import UsageError
+from wynerkit.evaluation import EvaluationFailed
 from wynerkit.figures import COLS, ROWS, PanelKind, draw_panel, drawing, save_png
 from wynerkit.plugins import BLOCK_ENV, PluginHost, get_host
 from wynerkit.runs import create_run_dir
@@ -131,7 +133,7 @@ def build_app(host: PluginHost) -> typer.Typer:
         typer.echo(f"run directory: {run_dir}", err=True)
         try:
             train_run(run_dir, loaded.spec, host.registry, resume=resume is not None)
-        except TrainingDiverged as exc:
+        except (TrainingDiverged, EvaluationFailed) as exc:
             typer.echo(f"wynerkit: error: {exc}", err=True)
             raise typer.Exit(1) from None
         typer.echo(str(run_dir))
@@ -159,6 +161,7 @@ def build_app(host: PluginHost) -> typer.Typer:
         typer.echo(str(save_png(picture, out)))
 
     add_data_commands(app, host)
+    add_eval_command(app, host)
     host.add_commands(app)
     return app
 

@@ -11,6 +11,7 @@ from wynerkit.assembly import assemble
 from wynerkit.atomic import write_json_atomic
 from wynerkit.components import Registry
 from wynerkit.data_loading import evenly_spaced, fetch
+from wynerkit.evaluation import Origin, eval_context, evaluate_model, read_summary
 from wynerkit.figures import figure_1
 from wynerkit.trainer import Trainer, TrainingDiverged
 
@@ -47,6 +48,10 @@ def train_run(run_dir: Path, spec: Any, registry: Registry, *, resume: bool = Fa
     summary["figures"] = sorted(str(p.relative_to(run_dir)) for p in draw_figures(trainer, run_dir).values())
     summary["status"] = "finished"
     write_json_atomic(run_dir / "summary.json", summary)
+    if spec.evaluate:  # the spec's evaluators on the final EMA model (= the latest checkpoint's)
+        context = eval_context(run_dir, trainer.ema.model, parts.data, parts.device, spec.seed)
+        evaluate_model(run_dir, context, registry, spec.evaluate, Origin("latest", summary["steps"]))
+        summary = read_summary(run_dir)
     return summary
 
 

@@ -4,6 +4,7 @@ Networks follow the authors' code (method notes, "Architectures"): a joint encod
 its own trunks; per modality a conditional encoder q(z|x) and a local encoder q(u|z,x) reading one
 shared trunk; deterministic decoders x(z,u) and y(z,v); standard normal priors on z, u and v.
 Encoders are deterministic maps unless ``noise_dim`` > 0 appends noise features to their inputs.
+``local_reads_z=False`` gives the ablation ``wyner-degenerate-local`` (see ``degenerate_local.py``).
 """
 
 from __future__ import annotations
@@ -77,12 +78,13 @@ class Branch(nn.Module):
     Methods take the trunk features ``h`` rather than the data, so a caller computes them once.
     """
 
-    def __init__(self, modality: Modality, z_dim: int, local_dim: int, noise_dim: int) -> None:
+    def __init__(self, modality: Modality, z_dim: int, local_dim: int, noise_dim: int, local_reads_z: bool) -> None:
         super().__init__()
         self.trunk = as_module(modality.encoder_trunk(), "encoder_trunk()")
         features = self.trunk.out_features
         self.z_head = nn.Linear(features + noise_dim, z_dim)
-        self.local_head = nn.Linear(z_dim + features + noise_dim, local_dim)
+        self.local_head = nn.Linear((z_dim if local_reads_z else 0) + features + noise_dim, local_dim)
+        self.local_reads_z = local_reads_z
         self.decoder = modality.decoder(z_dim + local_dim)
         self.local_dim = local_dim
         self.noise_dim = noise_dim
@@ -91,7 +93,8 @@ class Branch(nn.Module):
         return self.z_head(with_noise(h, self.noise_dim, generator))
 
     def encode_local(self, z: Tensor, h: Tensor, generator: torch.Generator | None) -> Tensor:
-        return self.local_head(with_noise(torch.cat([z, h], dim=1), self.noise_dim, generator))
+        inputs = torch.cat([z, h], dim=1) if self.local_reads_z else h
+        return self.local_head(with_noise(inputs, self.noise_dim, generator))
 
     def decode(self, z: Tensor, local: Tensor) -> Tensor:
         return self.decoder(torch.cat([z, local], dim=1))
@@ -105,15 +108,17 @@ class VariationalWyner(nn.Module):
     none), so with ``noise_dim`` > 0 their noise comes from torch's global generator.
     """
 
-    def __init__(self, x: Modality, y: Modality, latent: LatentSizes, noise_dim: int = 0) -> None:
+    def __init__(
+        self, x: Modality, y: Modality, latent: LatentSizes, noise_dim: int = 0, local_reads_z: bool = True
+    ) -> None:
         super().__init__()
         self.x_modality = x
         self.y_modality = y
         self.latent = {"z": latent.z, "u": latent.u, "v": latent.v}
         self.noise_dim = noise_dim
         self.joint_encoder = JointEncoder(x, y, latent.z, noise_dim)
-        self.x_branch = Branch(x, latent.z, latent.u, noise_dim)
-        self.y_branch = Branch(y, latent.z, latent.v, noise_dim)
+        self.x_branch = Branch(x, latent.z, latent.u, noise_dim, local_reads_z)
+        self.y_branch = Branch(y, latent.z, latent.v, noise_dim, local_reads_z)
 
     def variational(self, x: Tensor, y: Tensor) -> Sample:
         """q_xy->: data (x, y) with z ~ q(z|x,y), u ~ q(u|z,x), v ~ q(v|z,y)."""

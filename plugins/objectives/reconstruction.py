@@ -10,6 +10,7 @@ L2 on feature vectors); the latent term compares codes by mean squared error:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -28,47 +29,70 @@ LOCAL_OF: dict[Side, Variable] = {"x": "u", "y": "v"}
 NO_HEADS: Mapping[str, tuple[Variable, ...]] = MappingProxyType({})
 
 
-def _loss(step: StepContext, side: Side, output: Tensor) -> Tensor:
-    modality = step.model.x_modality if side == "x" else step.model.y_modality
-    (target,) = step.batch.require(side)
-    return modality.reconstruction_loss(output, target).mean()
+class DataReconstruction(ABC):
+    """A term comparing one modality's data with what the model makes of it (``R_xy2x`` ... ``R_y2x``).
+
+    ``reconstruction(step)`` is the model's output for the data side ``target``; ``per_item(step)``
+    its loss per item under the modality's own loss (``[B]``), and the term's value is their mean.
+    The evaluator ``reconstruction`` reads the same two methods, so its numbers are these terms'.
+    """
+
+    multiplier: Literal["lambda_rec"] = "lambda_rec"
+    critic_heads: ClassVar[Mapping[str, tuple[Variable, ...]]] = NO_HEADS
+
+    @property
+    @abstractmethod
+    def target(self) -> Side:
+        """The data side this term reconstructs."""
+
+    @abstractmethod
+    def reconstruction(self, step: StepContext) -> Tensor:
+        """The model's output for ``target`` (a batch of that modality)."""
+
+    def per_item(self, step: StepContext) -> Tensor:
+        modality = step.model.x_modality if self.target == "x" else step.model.y_modality
+        (data,) = step.batch.require(self.target)
+        return modality.reconstruction_loss(self.reconstruction(step), data)
+
+    def generator_loss(self, step: StepContext) -> Tensor:
+        return self.per_item(step).mean()
+
+    def critic_loss(self, step: StepContext) -> None:
+        return None
 
 
 @dataclass(frozen=True)
-class SelfReconstruction:
+class SelfReconstruction(DataReconstruction):
     """One modality decoded from the (z, local code) a distribution's sample holds for the data."""
 
     side: Side
     distribution: Distribution
-    multiplier: Literal["lambda_rec"] = "lambda_rec"
-    critic_heads: ClassVar[Mapping[str, tuple[Variable, ...]]] = NO_HEADS
 
-    def generator_loss(self, step: StepContext) -> Tensor:
-        return _loss(step, self.side, step.reconstruct(self.side, self.distribution))
+    @property
+    def target(self) -> Side:
+        return self.side
 
-    def critic_loss(self, step: StepContext) -> None:
-        return None
+    def reconstruction(self, step: StepContext) -> Tensor:
+        return step.reconstruct(self.side, self.distribution)
 
 
 @dataclass(frozen=True)
-class ConditionalReconstruction:
+class ConditionalReconstruction(DataReconstruction):
     """The target decoded from the source's common code and the target's own local code."""
 
     source: Side
-    multiplier: Literal["lambda_rec"] = "lambda_rec"
-    critic_heads: ClassVar[Mapping[str, tuple[Variable, ...]]] = NO_HEADS
 
-    def generator_loss(self, step: StepContext) -> Tensor:
-        target: Side = "y" if self.source == "x" else "x"
+    @property
+    def target(self) -> Side:
+        return "y" if self.source == "x" else "x"
+
+    def reconstruction(self, step: StepContext) -> Tensor:
+        target = self.target
         (z,) = step.sample("x2y" if self.source == "x" else "y2x").require("z")
         (data,) = step.batch.require(target)
         encode_local = step.model.encode_v if target == "y" else step.model.encode_u
-        local = LOCAL_OF[target]
-        decoded = step.model.decode(z, **{local: encode_local(z, data)})
-        return _loss(step, target, getattr(decoded, target))
-
-    def critic_loss(self, step: StepContext) -> None:
-        return None
+        decoded = step.model.decode(z, **{LOCAL_OF[target]: encode_local(z, data)})
+        return getattr(decoded, target)
 
 
 @dataclass(frozen=True)

@@ -245,6 +245,20 @@ def test_local_encoders_condition_on_z(model: VariationalWyner) -> None:
     assert not torch.allclose(model.encode_v(z, y), model.encode_v(other_z, y)), "q(v|z,y), not q(v|y)"
 
 
+def test_degenerate_local_encoders_ignore_z_but_keep_the_rest_of_the_model() -> None:
+    """``wyner-degenerate-local``: q(u|x), q(v|y) read the data alone; z still reaches the decoders."""
+    torch.manual_seed(0)
+    latent = vw_plugin.LatentSizes(z=4, u=2, v=3)
+    degenerate = VariationalWyner(TinyModality(X_DIM), TinyModality(Y_DIM), latent, local_reads_z=False)
+    x, y = data(5)
+    z, other_z = torch.randn(5, 4, generator=seeded(0)), torch.randn(5, 4, generator=seeded(1))
+    torch.testing.assert_close(degenerate.encode_u(z, x), degenerate.encode_u(other_z, x))
+    torch.testing.assert_close(degenerate.encode_v(z, y), degenerate.encode_v(other_z, y))
+    assert degenerate.x_branch.local_head.in_features == degenerate.x_branch.trunk.out_features
+    u = torch.randn(5, 2, generator=seeded(2))
+    assert not torch.allclose(degenerate.decode(z, u=u).x, degenerate.decode(other_z, u=u).x)
+
+
 def test_decode_outputs_only_what_its_local_codes_allow(model: VariationalWyner) -> None:
     z, u, v = torch.randn(4, 4), torch.randn(4, 2), torch.randn(4, 3)
     only_x = model.decode(z, u=u)

@@ -1,0 +1,1 @@
+"""Built-in evaluator plugins: metrics a trained run writes into summary.json."""
