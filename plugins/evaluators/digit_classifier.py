@@ -259,9 +259,12 @@ def _load(path: Path, expected: dict[str, Any], shape: tuple[int, ...]) -> tuple
 
 
 def train_net(images: LabelledImages, *, epochs: int, seed: int, device: torch.device, label: str) -> DigitNet:
-    """Adam on cross-entropy, batches of 128 in a seeded order; dropout draws from a seeded global RNG."""
+    """Adam on cross-entropy, batches of 128 in a seeded order; dropout draws from a seeded global RNG.
+
+    Gradients are enabled here: evaluators run under ``torch.no_grad()`` and train classifiers lazily.
+    """
     order_rng = torch.Generator().manual_seed(seed)
-    with seeded_global_rng(seed, device):
+    with seeded_global_rng(seed, device), torch.enable_grad():
         net = DigitNet(*images.shape).to(device)
         optimiser = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
         start = time.monotonic()

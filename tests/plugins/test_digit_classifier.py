@@ -94,6 +94,14 @@ def test_a_classifier_is_trained_once_then_loaded_from_the_cache(private_cache, 
     assert torch.equal(first.logits(images), again.logits(images))
 
 
+def test_a_classifier_trains_inside_no_grad_as_evaluators_run(private_cache):
+    """The evaluation core runs evaluators under torch.no_grad(); lazy classifier training must still learn."""
+    data = FakeDigits()
+    with torch.no_grad():
+        trained = dc.load_or_train(data, "y", data_root=Path("unused"), epochs=EPOCHS, seed=0, device=CPU)
+    assert trained.test_accuracy == 1.0
+
+
 def test_mismatched_or_damaged_cache_files_are_retrained(private_cache, count_training):
     data = FakeDigits()
 
