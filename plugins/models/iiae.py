@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from wynerkit import BimodalModel, BuildContext, ComponentParams, Modality, ModalitySpec, Sample, StepContext, hookimpl
 from wynerkit.errors import UsageError
 from wynerkit.sample import Variable
-from wynerkit_plugins.models.variational_wyner import JointEncoder, LatentSizes, VariationalWyner, as_module
+from wynerkit_plugins.models.variational_wyner import JointEncoder, LatentSizes, PriorDecoding, as_module
 from wynerkit_plugins.objectives.registration import register_terms
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class Posteriors:
     """q(e_y|y)."""
 
 
-class IIAE(nn.Module):
+class IIAE(PriorDecoding, nn.Module):
     """The IIAE model; implements ``wynerkit.BimodalModel`` (z = shared code, u / v = exclusive codes)."""
 
     def __init__(
@@ -210,13 +210,7 @@ class IIAE(nn.Module):
         """Count one generator update."""
         self.anneal_step.add_(1)
 
-    # -- BimodalModel ------------------------------------------------------------------------------
-    # joint, decode and _prior are variational-wyner's: both models have x_branch / y_branch with
-    # decode(z, local) and local_dim, latent sizes in ``latent`` and N(0, I) priors.
-    joint = VariationalWyner.joint
-    decode = VariationalWyner.decode
-    _prior = VariationalWyner._prior
-
+    # -- BimodalModel (joint, decode and _prior come from PriorDecoding) ----------------------------
     def variational(self, x: Tensor, y: Tensor) -> Sample:
         """q_xy->: z from q(s|x,y), u from q(e_x|x), v from q(e_y|y) (samples when training, else means)."""
         z = self.code(self._joint_shared(x, y))

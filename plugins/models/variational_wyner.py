@@ -9,7 +9,7 @@ Encoders are deterministic maps unless ``noise_dim`` > 0 appends noise features 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from pydantic import Field, NonNegativeInt, PositiveInt
@@ -100,7 +100,45 @@ class Branch(nn.Module):
         return self.decoder(torch.cat([z, local], dim=1))
 
 
-class VariationalWyner(nn.Module):
+class DecodingBranch(Protocol):
+    """What ``PriorDecoding`` needs of a modality's branch."""
+
+    local_dim: int
+
+    def decode(self, z: Tensor, local: Tensor) -> Tensor: ...
+
+
+class PriorDecoding:
+    """The samplers every model with per-modality branches and N(0, I) priors shares.
+
+    Needs ``latent`` (sizes of z, u, v) and ``x_branch`` / ``y_branch`` offering ``decode(z, local)``;
+    used by ``variational-wyner`` and the ``iiae`` baseline.
+    """
+
+    latent: dict[str, int]
+    x_branch: DecodingBranch
+    y_branch: DecodingBranch
+
+    def joint(self, n: int, generator: torch.Generator | None = None) -> Sample:
+        """p->xy: z, u, v from the priors, x = x(z,u), y = y(z,v)."""
+        z, u, v = (self._prior(self.latent[name], n, generator) for name in ("z", "u", "v"))
+        return Sample(x=self.x_branch.decode(z, u), y=self.y_branch.decode(z, v), z=z, u=u, v=v)
+
+    def decode(self, z: Tensor, u: Tensor | None = None, v: Tensor | None = None) -> Sample:
+        """Decode x from (z, u) and/or y from (z, v); returns a Sample with z, u, v and outputs."""
+        if u is None and v is None:
+            raise ValueError("decode needs u (to decode x) and/or v (to decode y)")
+        x = None if u is None else self.x_branch.decode(z, u)
+        y = None if v is None else self.y_branch.decode(z, v)
+        return Sample(x=x, y=y, z=z, u=u, v=v)
+
+    def _prior(self, size: int, n: int, generator: torch.Generator | None) -> Tensor:
+        """n draws from N(0, I) of dimension ``size``, on the model's device and dtype."""
+        reference = next(self.parameters())
+        return torch.randn(n, size, generator=generator, device=reference.device, dtype=reference.dtype)
+
+
+class VariationalWyner(PriorDecoding, nn.Module):
     """The variational Wyner model; implements ``wynerkit.BimodalModel``.
 
     Samplers drawing from a prior take a ``torch.Generator`` (on the model's device) that also
@@ -126,11 +164,6 @@ class VariationalWyner(nn.Module):
         u = self.x_branch.encode_local(z, self.x_branch.trunk(x), None)
         v = self.y_branch.encode_local(z, self.y_branch.trunk(y), None)
         return Sample(x=x, y=y, z=z, u=u, v=v)
-
-    def joint(self, n: int, generator: torch.Generator | None = None) -> Sample:
-        """p->xy: z, u, v from the priors, x = x(z,u), y = y(z,v)."""
-        z, u, v = (self._prior(self.latent[name], n, generator) for name in ("z", "u", "v"))
-        return Sample(x=self.x_branch.decode(z, u), y=self.y_branch.decode(z, v), z=z, u=u, v=v)
 
     def x_to_y(self, x: Tensor, generator: torch.Generator | None = None) -> Sample:
         """p_x->y: x from data, z ~ q(z|x), v from the prior, y = y(z,v), u ~ q(u|z,x)."""
@@ -160,14 +193,6 @@ class VariationalWyner(nn.Module):
         """q(v|z,y): the style of y given a common code, for style transfer."""
         return self.y_branch.encode_local(z, self.y_branch.trunk(y), None)
 
-    def decode(self, z: Tensor, u: Tensor | None = None, v: Tensor | None = None) -> Sample:
-        """Decode x from (z, u) and/or y from (z, v); returns a Sample with z, u, v and outputs."""
-        if u is None and v is None:
-            raise ValueError("decode needs u (to decode x) and/or v (to decode y)")
-        x = None if u is None else self.x_branch.decode(z, u)
-        y = None if v is None else self.y_branch.decode(z, v)
-        return Sample(x=x, y=y, z=z, u=u, v=v)
-
     def _transfer(
         self, data: Tensor, source: Branch, target: Branch, generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -177,11 +202,6 @@ class VariationalWyner(nn.Module):
         own_local = source.encode_local(z, h, generator)
         other_local = self._prior(target.local_dim, data.shape[0], generator)
         return z, own_local, other_local, target.decode(z, other_local)
-
-    def _prior(self, size: int, n: int, generator: torch.Generator | None) -> Tensor:
-        """n draws from N(0, I) of dimension ``size``, on the model's device and dtype."""
-        reference = next(self.parameters())
-        return torch.randn(n, size, generator=generator, device=reference.device, dtype=reference.dtype)
 
 
 def make_variational_wyner(params: VariationalWynerParams, context: BuildContext) -> VariationalWyner:
@@ -201,6 +221,7 @@ def wynerkit_register_models(register: Register) -> None:
 
 __all__ = [
     "LatentSizes",
+    "PriorDecoding",
     "VariationalWyner",
     "VariationalWynerParams",
     "make_variational_wyner",
