@@ -18,6 +18,7 @@ import wynerkit
 from wynerkit.cli_data import add_data_commands
 from wynerkit.cli_errors import reports_usage_errors
 from wynerkit.cli_eval import add_eval_command
+from wynerkit.cli_sweep import add_sweep_command
 from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.errors import UsageError
 from wynerkit.evaluation import EvaluationFailed
@@ -161,6 +162,7 @@ def build_app(host: PluginHost) -> typer.Typer:
         typer.echo(str(save_png(picture, out)))
 
     add_data_commands(app, host)
+    add_sweep_command(app, host)
     add_eval_command(app, host)
     host.add_commands(app)
     return app

@@ -39,10 +39,15 @@ def create_run_dir(out: Path, spec: RunSpecBase, source: SpecSource, host: Plugi
         run_dir = _fresh_dir(parent, f"{stamp}-{spec_hash(spec)}")
     except PermissionError as exc:
         raise UsageError(f"--out {out}: cannot create the run directory: {exc.strerror}") from None
-    write_text_atomic(run_dir / "spec.yaml", effective_yaml(source))
-    write_json_atomic(run_dir / "spec.resolved.json", spec.model_dump(mode="json"))
-    write_json_atomic(run_dir / "env.json", environment(host))
+    write_run_files(run_dir, source, spec.model_dump(mode="json"), host)
     return run_dir
+
+
+def write_run_files(run_dir: Path, source: SpecSource, resolved: dict[str, Any], host: PluginHost) -> None:
+    """``spec.resolved.json``, ``env.json``, then ``spec.yaml`` (written last: it marks a started run)."""
+    write_json_atomic(run_dir / "spec.resolved.json", resolved)
+    write_json_atomic(run_dir / "env.json", environment(host))
+    write_text_atomic(run_dir / "spec.yaml", effective_yaml(source))
 
 
 def _fresh_dir(parent: Path, base: str) -> Path:
