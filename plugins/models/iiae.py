@@ -210,22 +210,12 @@ class IIAE(PriorDecoding, nn.Module):
         """Count one generator update."""
         self.anneal_step.add_(1)
 
-    # -- BimodalModel (joint, decode and _prior come from PriorDecoding) ----------------------------
+    # -- BimodalModel (joint, x_to_y, y_to_x, decode and _prior come from PriorDecoding) ---------
     def variational(self, x: Tensor, y: Tensor) -> Sample:
         """q_xy->: z from q(s|x,y), u from q(e_x|x), v from q(e_y|y) (samples when training, else means)."""
         z = self.code(self._joint_shared(x, y))
         u = self.code(self.x_branch.exclusive(x))
         v = self.code(self.y_branch.exclusive(y))
-        return Sample(x=x, y=y, z=z, u=u, v=v)
-
-    def x_to_y(self, x: Tensor, generator: torch.Generator | None = None) -> Sample:
-        """p_x->y: z from r(s|x), u from q(e_x|x), v from the prior, y = y(z,v)."""
-        z, u, v, y = self._transfer(x, self.x_branch, self.y_branch, generator)
-        return Sample(x=x, y=y, z=z, u=u, v=v)
-
-    def y_to_x(self, y: Tensor, generator: torch.Generator | None = None) -> Sample:
-        """p_y->x: z from r(s|y), v from q(e_y|y), u from the prior, x = x(z,u)."""
-        z, v, u, x = self._transfer(y, self.y_branch, self.x_branch, generator)
         return Sample(x=x, y=y, z=z, u=u, v=v)
 
     def encode_z(self, x: Tensor | None = None, y: Tensor | None = None) -> Tensor:

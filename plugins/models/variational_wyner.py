@@ -9,6 +9,7 @@ Encoders are deterministic maps unless ``noise_dim`` > 0 appends noise features 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import torch
@@ -111,18 +112,30 @@ class DecodingBranch(Protocol):
 class PriorDecoding:
     """The samplers every model with per-modality branches and N(0, I) priors shares.
 
-    Needs ``latent`` (sizes of z, u, v) and ``x_branch`` / ``y_branch`` offering ``decode(z, local)``;
+    Needs ``latent`` (sizes of z, u, v), ``x_branch`` / ``y_branch`` offering ``decode(z, local)``,
+    and ``_transfer(data, source, target, generator) -> (z, own local, other local, decoded)``;
     used by ``variational-wyner`` and the ``iiae`` baseline.
     """
 
     latent: dict[str, int]
     x_branch: DecodingBranch
     y_branch: DecodingBranch
+    _transfer: Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]]
 
     def joint(self, n: int, generator: torch.Generator | None = None) -> Sample:
         """p->xy: z, u, v from the priors, x = x(z,u), y = y(z,v)."""
         z, u, v = (self._prior(self.latent[name], n, generator) for name in ("z", "u", "v"))
         return Sample(x=self.x_branch.decode(z, u), y=self.y_branch.decode(z, v), z=z, u=u, v=v)
+
+    def x_to_y(self, x: Tensor, generator: torch.Generator | None = None) -> Sample:
+        """p_x->y: x from data, z from x's common-code encoder, v from the prior, y = y(z,v), u from x."""
+        z, u, v, y = self._transfer(x, self.x_branch, self.y_branch, generator)
+        return Sample(x=x, y=y, z=z, u=u, v=v)
+
+    def y_to_x(self, y: Tensor, generator: torch.Generator | None = None) -> Sample:
+        """p_y->x: y from data, z from y's common-code encoder, u from the prior, x = x(z,u), v from y."""
+        z, v, u, x = self._transfer(y, self.y_branch, self.x_branch, generator)
+        return Sample(x=x, y=y, z=z, u=u, v=v)
 
     def decode(self, z: Tensor, u: Tensor | None = None, v: Tensor | None = None) -> Sample:
         """Decode x from (z, u) and/or y from (z, v); returns a Sample with z, u, v and outputs."""
@@ -163,16 +176,6 @@ class VariationalWyner(PriorDecoding, nn.Module):
         z = self.joint_encoder(x, y)
         u = self.x_branch.encode_local(z, self.x_branch.trunk(x), None)
         v = self.y_branch.encode_local(z, self.y_branch.trunk(y), None)
-        return Sample(x=x, y=y, z=z, u=u, v=v)
-
-    def x_to_y(self, x: Tensor, generator: torch.Generator | None = None) -> Sample:
-        """p_x->y: x from data, z ~ q(z|x), v from the prior, y = y(z,v), u ~ q(u|z,x)."""
-        z, u, v, y = self._transfer(x, self.x_branch, self.y_branch, generator)
-        return Sample(x=x, y=y, z=z, u=u, v=v)
-
-    def y_to_x(self, y: Tensor, generator: torch.Generator | None = None) -> Sample:
-        """p_y->x: y from data, z ~ q(z|y), u from the prior, x = x(z,u), v ~ q(v|z,y)."""
-        z, v, u, x = self._transfer(y, self.y_branch, self.x_branch, generator)
         return Sample(x=x, y=y, z=z, u=u, v=v)
 
     def encode_z(self, x: Tensor | None = None, y: Tensor | None = None) -> Tensor:
