@@ -2,7 +2,9 @@
 
 ``offset: 1`` is the paper's "add-one" pairing, ``offset: 0`` pairs same digits (used for zero-shot
 retrieval). Pairs come from the MMVAE procedure in ``pairing.py``; valid pairs are carved out of the
-training pools, never overlapping training items. SynDigits images and pair indices are cached under
+training pools, never overlapping training items. ``train_classes`` (train and valid splits) and
+``test_classes`` (test split) restrict both sides to the listed digits, e.g. training on 0-6 and
+testing retrieval on the unseen 7-9. SynDigits images and pair indices are cached under
 ``wynerkit.data_root.cache_root`` (``<data root>/cache`` unless ``$WYNERKIT_CACHE`` says otherwise).
 
 - ``mnist-syndigits``: MNIST with SynDigits, the procedural SVHN stand-in. ``source: embedded`` (the
@@ -17,11 +19,19 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import (
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+)
 
 from wynerkit import BuildContext, ComponentParams, Split, hookimpl
 from wynerkit.data_root import cache_root
@@ -34,15 +44,74 @@ from wynerkit_plugins.datasets.pairing import cached_pair_splits, make_pair_spli
 from wynerkit_plugins.datasets.svhn import load_svhn
 from wynerkit_plugins.datasets.syndigits import load_or_generate_syndigits
 
+Digit = Annotated[int, Field(ge=0, le=9)]
+ALL_DIGITS: tuple[int, ...] = tuple(range(10))
+
+
+def unpaired_digit_problem(classes: tuple[int, ...], offset: int) -> str | None:
+    """Why ``classes`` cannot be paired under ``offset`` (a listed digit with no listed partner), or None.
+
+    A split keeps x and y items of the listed digits only, so digit l takes part when (l + offset) mod 10
+    (its y partner) or (l - offset) mod 10 (whose y partner it is) is listed as well.
+    """
+    if offset == 0:
+        return None
+    listed = set(classes)
+    for digit in classes:
+        after, before = (digit + offset) % 10, (digit - offset) % 10
+        if after not in listed and before not in listed:
+            return (
+                f"with offset {offset}, digit {digit} pairs with no listed digit: x digit {digit} needs y digit "
+                f"{after}, y digit {digit} needs x digit {before}; list one of them or drop {digit}"
+            )
+    return None
+
 
 class DigitPairsParams(ComponentParams):
-    """How the two digit sets are paired."""
+    """How the two digit sets are paired, and which digits each split draws from."""
 
     root: Path | None = Field(None, description="data root; default: $WYNERKIT_DATA, else the user cache dir")
     offset: NonNegativeInt = Field(1, lt=10, description="y's digit is (x's digit + offset) mod 10; 1 = add-one")
     pairs_per_item: PositiveInt = Field(4, description="m: random permutations concatenated per class (paper: 4)")
     max_per_class: PositiveInt | None = Field(None, description="cap on items per class before repetition")
     valid_fraction: float = Field(0.1, ge=0, lt=0.5, description="share of each training pool held out as valid")
+    train_classes: tuple[Digit, ...] = Field(
+        ALL_DIGITS,
+        min_length=1,
+        description="digits (0-9) the train and valid splits draw x and y items from; default all ten",
+    )
+    test_classes: tuple[Digit, ...] = Field(
+        ALL_DIGITS,
+        min_length=1,
+        description="digits (0-9) the test split draws x and y items from (e.g. unseen digits for zero-shot retrieval)",
+    )
+
+    @field_validator("train_classes", "test_classes")
+    @classmethod
+    def _pairable(cls, classes: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        """Distinct digits, each with a listed partner under ``offset``; returned sorted (one cache key per set)."""
+        repeated = sorted({d for d in classes if classes.count(d) > 1})
+        if repeated:
+            raise ValueError(f"digit {repeated[0]} is listed more than once")
+        offset = info.data.get("offset")  # absent when offset itself is invalid (reported on its own)
+        problem = None if offset is None else unpaired_digit_problem(classes, offset)
+        if problem:
+            raise ValueError(problem)
+        return tuple(sorted(classes))
+
+    @model_serializer(mode="wrap")
+    def _leave_out_every_digit(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Dumps leave out a class list that keeps all ten digits (the default: no restriction).
+
+        Runs from before the lists existed then keep their resolved spec (``spec.resolved.json``, which
+        ``wynerkit sweep`` compares to resume a cell) and their pair-cache key; a restricting list is
+        always dumped, so it is part of both.
+        """
+        dumped = handler(self)
+        for field in ("train_classes", "test_classes"):
+            if getattr(self, field) == ALL_DIGITS:
+                dumped.pop(field, None)
+        return dumped
 
 
 class MnistSynDigitsParams(DigitPairsParams):
@@ -115,6 +184,8 @@ class DigitPairs:
                 max_per_class=params.max_per_class,
                 valid_fraction=params.valid_fraction,
                 seed=seed,
+                train_classes=params.train_classes,
+                test_classes=params.test_classes,
             ),
         )
         banks = {part: (image_bank(a), image_bank(b)) for part, (a, b) in pools.items()}
@@ -133,6 +204,8 @@ class DigitPairs:
             "name": self.name,
             "offset": self.params.offset,
             "pairs_per_item": self.params.pairs_per_item,
+            "train_classes": list(self.params.train_classes),
+            "test_classes": list(self.params.test_classes),
             "sizes": {split: len(ds) for split, ds in self._splits.items()},
             **self.facts,
         }

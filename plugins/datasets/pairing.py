@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +106,13 @@ def carve_validation(labels: np.ndarray, fraction: float, rng: np.random.Generat
     return stratified_holdout(labels, lambda size: round(fraction * size), rng)
 
 
+def of_classes(labels: np.ndarray, pool: np.ndarray, classes: Sequence[int] | None) -> np.ndarray:
+    """The entries of ``pool`` (indices into ``labels``) whose label is one of ``classes``; all when None."""
+    if classes is None:
+        return pool
+    return pool[np.isin(np.asarray(labels)[pool], np.asarray(classes, dtype=np.int64))]
+
+
 def make_pair_splits(
     train_a_labels: np.ndarray,
     train_b_labels: np.ndarray,
@@ -117,12 +124,19 @@ def make_pair_splits(
     max_per_class: int | None,
     valid_fraction: float,
     seed: int,
+    train_classes: Sequence[int] | None = None,
+    test_classes: Sequence[int] | None = None,
 ) -> dict[str, PairIndices]:
     """Train, valid and test pairs; train/valid index the training arrays, test the test arrays.
 
     ``valid_fraction`` of each training pool (both sides, stratified) is held out before pairing, and
     valid pairs are formed only among held-out items, so no item of a valid pair is in a training pair.
     The carving and each split use independent streams spawned from ``SeedSequence(seed)``.
+
+    ``train_classes`` (train and valid) and ``test_classes`` (test) restrict both sides' pools to items
+    of those classes (None: every class), so a split's x and y labels are all listed classes: with
+    ``offset`` k, an a-item of class l is paired only when (l + k) mod 10 is listed too. The pools are
+    restricted after the valid carving, so a restriction to every class gives the unrestricted pairs.
     """
     carve_seq, *split_seqs = np.random.SeedSequence(seed).spawn(1 + len(SPLIT_NAMES))
     carve_rng = np.random.default_rng(carve_seq)
@@ -130,12 +144,13 @@ def make_pair_splits(
     pools_b = carve_validation(train_b_labels, valid_fraction, carve_rng)
     test_pools = (np.arange(len(test_a_labels), dtype=np.int64), np.arange(len(test_b_labels), dtype=np.int64))
     sources = {
-        "train": (train_a_labels, train_b_labels, pools_a[0], pools_b[0]),
-        "valid": (train_a_labels, train_b_labels, pools_a[1], pools_b[1]),
-        "test": (test_a_labels, test_b_labels, *test_pools),
+        "train": (train_a_labels, train_b_labels, pools_a[0], pools_b[0], train_classes),
+        "valid": (train_a_labels, train_b_labels, pools_a[1], pools_b[1], train_classes),
+        "test": (test_a_labels, test_b_labels, *test_pools, test_classes),
     }
     splits = {}
-    for (name, (labels_a, labels_b, pool_a, pool_b)), seq in zip(sources.items(), split_seqs, strict=True):
+    for (name, (labels_a, labels_b, pool_a, pool_b, classes)), seq in zip(sources.items(), split_seqs, strict=True):
+        pool_a, pool_b = of_classes(labels_a, pool_a, classes), of_classes(labels_b, pool_b, classes)
         local_a, local_b = pair_by_label(
             np.asarray(labels_a)[pool_a],
             np.asarray(labels_b)[pool_b],

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from wynerkit import BuildContext
 from wynerkit.batching import collate_pairs
@@ -17,6 +18,7 @@ from wynerkit.data_root import CACHE_ENV, DATA_ENV
 from wynerkit.spec import SpecBuilder
 from wynerkit.testing import check_component
 from wynerkit_plugins.datasets.mnist import MNIST_SOURCE
+from wynerkit_plugins.datasets.pairing import make_pair_splits
 
 SMALL = {"syndigits_train": 600, "syndigits_test": 200}
 
@@ -139,3 +141,108 @@ def test_full_mnist_pairs_are_all_add_one_and_disjoint(builtin_host, tmp_path):
     )  # m = 4, each item 4x
     assert train.x_labels.numpy().shape == (60_000,)  # drawn from the full MNIST training pool
     assert train.x_index.numpy().dtype == np.int64 and train.y_index.numpy().dtype == np.int64
+
+
+def split_labels(dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The x and y digit of every pair of a split."""
+    part = dataset.split(split)
+    return part.x_labels.numpy()[part.x_index.numpy()], part.y_labels.numpy()[part.y_index.numpy()]
+
+
+def test_zero_shot_splits_hold_only_the_requested_digits(builtin_host, data_root):
+    dataset = build(
+        builtin_host,
+        offset=0,
+        train_classes=[0, 1, 2, 3, 4, 5, 6],
+        test_classes=[9, 7, 8],
+        root=str(data_root),
+        **SMALL,
+    )
+    for split, digits in (("train", set(range(7))), ("valid", set(range(7))), ("test", {7, 8, 9})):
+        x, y = split_labels(dataset, split)
+        assert np.array_equal(x, y)
+        assert set(x.tolist()) == digits, split  # every requested digit, nothing else
+    assert dataset.describe()["train_classes"] == list(range(7)) and dataset.describe()["test_classes"] == [7, 8, 9]
+    queries = dataset.split("test").__getitems__(list(range(len(dataset.split("test")))))
+    assert set(queries["x_label"].tolist()) == set(queries["y_label"].tolist()) == {7, 8, 9}
+
+
+def test_with_an_offset_both_sides_keep_to_the_listed_digits(builtin_host, data_root):
+    dataset = build(builtin_host, train_classes=[0, 1, 2, 3], test_classes=[4, 5, 8, 9], root=str(data_root), **SMALL)
+    x, y = split_labels(dataset, "train")
+    assert set(x.tolist()) == {0, 1, 2} and set(y.tolist()) == {1, 2, 3} and np.array_equal(y, x + 1)
+    x, y = split_labels(dataset, "test")
+    assert set(x.tolist()) == {4, 8} and set(y.tolist()) == {5, 9} and np.array_equal(y, x + 1)
+
+
+def test_listing_every_digit_keeps_the_unrestricted_pairing():
+    rng = np.random.default_rng(3)
+    labels = [rng.integers(0, 10, size) for size in (500, 400, 200, 150)]
+    settings = {"offset": 1, "pairs_per_item": 2, "max_per_class": None, "valid_fraction": 0.1, "seed": 5}
+    plain = make_pair_splits(*labels, **settings)
+    listed = make_pair_splits(*labels, **settings, train_classes=tuple(range(10)), test_classes=tuple(range(10)))
+    for split in ("train", "valid", "test"):
+        assert all(np.array_equal(a, b) for a, b in zip(plain[split], listed[split], strict=True))
+
+
+def test_the_pair_cache_is_keyed_on_the_digits(builtin_host, data_root, cache_dir):
+    def cached() -> set[str]:
+        return {p.name for p in (cache_dir / "pairs").glob("*.npz")}
+
+    build(builtin_host, offset=0, root=str(data_root), **SMALL)
+    before = cached()
+    a = build(builtin_host, offset=0, train_classes=[0, 1, 2], root=str(data_root), **SMALL)
+    with_a = cached()
+    assert len(with_a - before) == 1  # a new key, not the all-digits pairs
+    again = build(builtin_host, offset=0, train_classes=[2, 0, 1], root=str(data_root), **SMALL)
+    assert cached() == with_a  # the same digits in another order: the same key, read back
+    assert np.array_equal(a.split("train").x_index.numpy(), again.split("train").x_index.numpy())
+    build(builtin_host, offset=0, train_classes=[0, 1, 2], test_classes=[3], root=str(data_root), **SMALL)
+    assert len(cached() - with_a) == 1
+    every = build(builtin_host, offset=0, train_classes=list(range(10)), root=str(data_root), **SMALL)
+    assert len(cached() - with_a) == 1  # listing all ten is no restriction: the default's pairs, read back
+    assert every.describe()["train_classes"] == list(range(10))
+
+
+def test_dumps_leave_out_lists_of_every_digit(builtin_host):
+    """Resolved specs of runs from before the lists existed still match (sweeps compare them to resume)."""
+    default = validate(builtin_host).model_dump(mode="json")
+    assert "train_classes" not in default and "test_classes" not in default
+    listed = validate(builtin_host, offset=0, train_classes=list(range(10)), test_classes=[9, 8]).model_dump()
+    assert "train_classes" not in listed and listed["test_classes"] == (8, 9)
+
+
+def validate(builtin_host, **params):
+    """``params`` validated as a mnist-syndigits spec entry."""
+    component = builtin_host.registry.get("dataset", "mnist-syndigits")
+    return SpecBuilder(builtin_host.registry).variant(component).model_validate({"name": component.name, **params})
+
+
+def class_problems(builtin_host, **params) -> list[tuple[str, str]]:
+    """The (field path, message) of every validation error of a mnist-syndigits entry."""
+    with pytest.raises(ValidationError) as info:
+        validate(builtin_host, **params)
+    return [(".".join(map(str, e["loc"])), e["msg"]) for e in info.value.errors()]
+
+
+def test_class_lists_are_checked_with_errors_naming_the_field(builtin_host):
+    assert class_problems(builtin_host, train_classes=[0, 10]) == [
+        ("train_classes.1", "Input should be less than or equal to 9")
+    ]
+    ((where, message),) = class_problems(builtin_host, test_classes=[])
+    assert where == "test_classes" and "at least 1 item" in message
+    assert class_problems(builtin_host, offset=0, test_classes=[7, 8, 7]) == [
+        ("test_classes", "Value error, digit 7 is listed more than once")
+    ]
+    assert class_problems(builtin_host, offset=2, train_classes=[1, 3, 6]) == [
+        (
+            "train_classes",
+            "Value error, with offset 2, digit 6 pairs with no listed digit: x digit 6 needs y digit 8, "
+            "y digit 6 needs x digit 4; list one of them or drop 6",
+        )
+    ]
+    ((where, message),) = class_problems(builtin_host, test_classes=[4])  # offset 1: a lone digit has no partner
+    assert where == "test_classes" and "digit 4 pairs with no listed digit" in message
+    spec = validate(builtin_host, offset=5, train_classes=[6, 1], test_classes=[9, 4])
+    assert spec.train_classes == (1, 6) and spec.test_classes == (4, 9)  # sorted: one cache key per set
+    assert validate(builtin_host, offset=0, test_classes=[3]).test_classes == (3,)  # same digits pair with themselves

@@ -1,0 +1,153 @@
+"""What the sweep benchmarks share: run ``wynerkit sweep`` on a benchmark spec, read its cells back as result
+rows, write the results JSON and copy the sweep's plot and table next to it.
+
+Used by ``addone_sweep.py``, ``zeroshot_digits.py`` and ``qmul_retrieval.py``; they run as scripts
+(``python benchmarks/NAME.py``), so this module is imported from their own folder. Every script takes the
+same sweep options (``add_sweep_options``): ``--seeds``, ``--out`` (the sweep directory), ``--steps N``
+(passed to every cell as ``--set train.max_steps=N``, for smoke tests) and ``--results DIR`` (where the
+JSON and figures go, default ``benchmarks/results``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from wynerkit.atomic import write_text_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+OVERLAYS = ROOT / "specs" / "overlays"
+RESULTS = ROOT / "benchmarks" / "results"
+BASELINES = ("degenerate-local", "iiae")
+"""Overlays in specs/overlays/ run as baselines (models wyner-degenerate-local and iiae) at the same budget."""
+SWEEP_FAILED = 1
+"""``wynerkit sweep``'s exit code when a cell diverged or an evaluator failed; the other cells' rows still count."""
+
+
+def add_sweep_options(parser: argparse.ArgumentParser, *, out: Path) -> None:
+    """The options every sweep benchmark takes."""
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (a grid axis; baselines get one per seed)")
+    parser.add_argument("--out", type=Path, default=out, help=f"the sweep directory (default {out.relative_to(ROOT)})")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps per cell instead of the spec's budget (--set train.max_steps=N; for smoke tests)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help=f"where the results JSON and figures are written (default {RESULTS.relative_to(ROOT)})",
+    )
+
+
+def require_data_root(holding: str) -> Path:
+    """``$WYNERKIT_DATA``, or exit with a line saying to set it."""
+    root = os.environ.get("WYNERKIT_DATA")
+    if not root:
+        sys.exit(f"set WYNERKIT_DATA to the data root holding {holding} (e.g. WYNERKIT_DATA=../shared/data)")
+    return Path(root)
+
+
+def load_spec(path: Path) -> dict[str, Any]:
+    """A benchmark spec as plain YAML data (for the budget and the evaluators recorded in the results)."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def run_sweep(
+    spec: Path,
+    out: Path,
+    *,
+    grid: Sequence[str],
+    seeds: str,
+    metrics: Sequence[str],
+    steps: int | None = None,
+    baselines: Sequence[str] = BASELINES,
+) -> int:
+    """Run ``wynerkit sweep`` (resumable: a rerun continues) and return its exit code.
+
+    Exits when the sweep wrote no ``sweep.csv`` or failed for another reason than a diverged cell or a
+    failed evaluator (exit 1, which the result rows record as each cell's status).
+    """
+    command = [sys.executable, "-m", "wynerkit", "sweep", str(spec), "--out", str(out)]
+    for axis in (*grid, f"seed={seeds}"):
+        command += ["--grid", axis]
+    for stem in baselines:
+        command += ["--baseline", str(OVERLAYS / f"{stem}.yaml")]
+    if steps is not None:
+        command += ["--set", f"train.max_steps={steps}"]
+    command += ["--metrics", ",".join(metrics)]
+    print("+", shlex.join(command), flush=True)
+    code = subprocess.run(command, check=False).returncode
+    if code not in (0, SWEEP_FAILED) or not (out / "sweep.csv").is_file():
+        sys.exit(f"wynerkit sweep {spec.name} failed (exit {code}); see its messages above")
+    return code
+
+
+def cell_rows(
+    sweep_dir: Path, base_lambda: float, kept: Sequence[str], first: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """One row per cell of ``sweep.csv``: ``first``, then model, lambda_ci, seed, status and the ``kept`` numbers.
+
+    ``lambda_ci`` is the cell's grid value, else the spec's (``base_lambda``, e.g. for the degenerate-local
+    baseline), and None for IIAE, which has no common-information term. A metric a cell lacks (a diverged
+    cell, a failed evaluator) is left out of its row.
+    """
+    with open(sweep_dir / "sweep.csv", newline="", encoding="utf-8") as handle:
+        cells = list(csv.DictReader(handle))
+    rows = []
+    for cell in cells:
+        model, lam = cell["model"], cell.get("objective.lambda_ci") or ""
+        row: dict[str, Any] = {
+            **(first or {}),
+            "model": model,
+            "lambda_ci": None if model == "iiae" else float(lam) if lam else base_lambda,
+            "seed": int(cell["seed"]),
+            "status": cell.get("status"),
+        }
+        rows.append(row | {key: float(cell[key]) for key in kept if cell.get(key)})
+    return rows
+
+
+def budget(spec: Mapping[str, Any], steps: int | None, **extra: Any) -> dict[str, Any]:
+    """The training budget of every cell: steps (``steps`` when given, else the spec's), batch, preset, machine."""
+    train = spec["train"]
+    steps = steps if steps is not None else train["max_steps"]
+    return {
+        "steps": steps,
+        "batch_size": train["batch_size"],
+        "pairs_seen": steps * train["batch_size"],
+        "preset": spec["model"]["x"].get("preset", "cpu"),
+        "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__} (CPU), one cell at a time",
+        **extra,
+    }
+
+
+def write_results(results: Path, name: str, result: Mapping[str, Any], sweeps: Mapping[str, Path]) -> Path:
+    """Write ``results/<name>.json`` and copy each sweep's ``sweep.png`` and ``sweep.md`` to ``<name><suffix>.*``.
+
+    ``sweeps`` maps a file-name suffix (``""`` for a single sweep, e.g. ``"_shoes"``) to a sweep directory.
+    The JSON keeps the key order given (written atomically); returns its path.
+    """
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{name}.json"
+    write_text_atomic(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
+    for suffix, sweep_dir in sweeps.items():
+        for kind in ("png", "md"):
+            made = sweep_dir / f"sweep.{kind}"
+            if made.is_file():  # no sweep.png without matplotlib (the sweep warns)
+                shutil.copyfile(made, results / f"{name}{suffix}.{kind}")
+    return path
