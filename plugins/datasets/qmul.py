@@ -22,6 +22,7 @@ import numpy as np
 import scipy.io
 import torch
 import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
 from pydantic import Field, PositiveInt
 
 from wynerkit import BuildContext, ComponentParams, NoParams, Split, hookimpl
@@ -176,6 +177,17 @@ class Qmul:
 
     def split(self, name: Split) -> IndexedPairs:
         return select_split(self._splits, name)
+
+    def read_x(self, path: Path) -> torch.Tensor:
+        """A sketch image file as the x items are made: grey, resized, inverted as ``invert`` says; ``[1, 1, S, S]``."""
+        try:
+            with Image.open(path) as opened:
+                grey = np.asarray(opened.convert("L"), dtype=np.uint8)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"not an image file ({exc})") from None
+        if grey.shape[0] != grey.shape[1]:  # the dataset's images are square; stretching would distort the sketch
+            raise ValueError(f"the sketch is {grey.shape[1]}x{grey.shape[0]}; crop or pad it to a square first")
+        return to_model_range(grey[None], self.params.size, self.params.invert)
 
     def describe(self) -> dict[str, Any]:
         """Facts for the run summary: these are real QMUL sketches, paired by instance."""

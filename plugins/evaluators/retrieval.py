@@ -16,7 +16,10 @@ Modes (param ``mode``):
 - ``auto`` (default): ``instance`` when the dataset's ``describe()["pairing"]`` starts with
   "instance" (``qmul``: "instance-level: sketch i with edge map i"), else ``category``.
 
-Every mode also gives ``retrieval.queries`` and ``retrieval.gallery``, the numbers ranked (floats).
+Every mode also gives ``retrieval.queries`` and ``retrieval.gallery``, the numbers ranked (floats),
+and draws ``figures/retrieval.png`` like the paper's Figure 3 (``retrieval_figure``): ``figure_queries``
+evenly spaced queries, each with its ``figure_top`` results framed green (relevant) or red.
+``wynerkit retrieve RUN_DIR`` (``retrieve_command``) ranks the same gallery for queries from files.
 
 Which items: a split that indexes two banks (``IndexedPairs``: ``x_index``, ``y_index``) may repeat
 items (each sketch paired with several photos, or a photo drawn for several sketches); the queries are
@@ -30,22 +33,32 @@ so an x paired with y items of two classes, or in instance mode with two y items
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import Field, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import Tensor
 
 from wynerkit import BuildContext, ComponentParams, DatasetProvider, EvalContext, hookimpl
 from wynerkit.data_loading import fetch
+from wynerkit.figures import save_png
 from wynerkit.hookspecs import Register
 from wynerkit_plugins.evaluators.coherence import chosen_positions
 from wynerkit_plugins.evaluators.probe import dataset_name
-from wynerkit_plugins.evaluators.retrieval_metrics import DEFAULT_CHUNK, accuracies, match_ranks, ranking_scores
+from wynerkit_plugins.evaluators.retrieval_figure import retrieval_figure
+from wynerkit_plugins.evaluators.retrieval_metrics import (
+    DEFAULT_CHUNK,
+    accuracies,
+    match_ranks,
+    nearest,
+    ranking_scores,
+)
 
 Mode = Literal["category", "instance"]
 PREFIX = "retrieval."
+FIGURE = "retrieval.png"
 
 
 class RetrievalParams(ComponentParams):
@@ -69,6 +82,11 @@ class RetrievalParams(ComponentParams):
     max_queries: Annotated[
         PositiveInt | None, Field(description="rank at most this many queries (a seeded random subset); None: all")
     ] = None
+    figure_queries: Annotated[
+        NonNegativeInt,
+        Field(description="queries drawn in figures/retrieval.png with their top results (0: no figure)"),
+    ] = 8
+    figure_top: Annotated[PositiveInt, Field(description="results drawn per query in the figure")] = 5
 
 
 def resolve_mode(mode: str, data: DatasetProvider) -> Mode:
@@ -153,6 +171,33 @@ def require_labels(labels: Tensor, name: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Gallery:
+    """The ranked side: q(z|y) of every gallery item, their labels, and how to fetch items to draw them."""
+
+    codes: Tensor
+    labels: Tensor
+    take: Callable[[Tensor], Tensor]
+    """The y data of the given gallery positions."""
+
+
+def test_gallery(run: EvalContext, test: Any, pairing: Pairing, mode: Mode, batch_size: int) -> Gallery:
+    """The gallery of a test split: its ``gallery()`` in category mode when it has one, else its distinct y items."""
+    if mode == "category" and hasattr(test, "gallery"):
+        items, labels = test.gallery()
+        return Gallery(encode_gallery(run, items, batch_size), torch.as_tensor(labels).long().cpu(), items.__getitem__)
+    codes, labels = encode_items(run, test, pairing.gallery_items, "y", batch_size)
+    return Gallery(codes, labels, lambda positions: fetch(test, pairing.gallery_items[positions].tolist())["y"])
+
+
+def relevance(mode: Mode, found: Tensor, gallery: Gallery, query_labels: Tensor, match: Tensor) -> Tensor:
+    """Which of the ``found`` gallery positions ``[N, K]`` are relevant: same class, or the query's true match."""
+    found = found.cpu()
+    if mode == "instance":
+        return found == match.cpu()[:, None]
+    return gallery.labels[found] == query_labels.cpu()[:, None]
+
+
 class RetrievalEvaluator:
     """Implements ``wynerkit.Evaluator``: rank q(z|y) of the test gallery by cosine similarity to q(z|x)."""
 
@@ -166,28 +211,39 @@ class RetrievalEvaluator:
         if len(test) == 0:
             raise ValueError(f"retrieval needs test pairs; dataset {name!r} has an empty test split")
         pairing = Pairing.of(test)
+        mode = resolve_mode(p.mode, run.data)
         chosen = chosen_positions(len(pairing.query_items), p.max_queries, run.seed)
         queries, query_labels = encode_items(run, test, pairing.query_items[chosen], "x", p.batch_size)
-        if resolve_mode(p.mode, run.data) == "instance":
+        match = pairing.match[chosen]
+        if mode == "instance":
             pairing.require_one_match(name)
-            gallery, _ = encode_items(run, test, pairing.gallery_items, "y", p.batch_size)
-            ranks = match_ranks(queries, gallery, pairing.match[chosen].to(queries.device), p.chunk_size)
-            metrics = {f"{PREFIX}acc@{k}": value for k, value in accuracies(ranks, p.accuracy_k).items()}
         else:
             self._check_classes(test, pairing, name)
-            if hasattr(test, "gallery"):
-                items, gallery_labels = test.gallery()
-                gallery, gallery_labels = encode_gallery(run, items, p.batch_size), torch.as_tensor(gallery_labels)
-            else:
-                gallery, gallery_labels = encode_items(run, test, pairing.gallery_items, "y", p.batch_size)
-            require_labels(torch.cat([query_labels, gallery_labels.long().cpu()]), name)
-            scores = ranking_scores(queries, gallery, query_labels, gallery_labels, p.k, p.chunk_size)
+        gallery = test_gallery(run, test, pairing, mode, p.batch_size)
+        if mode == "instance":
+            ranks = match_ranks(queries, gallery.codes, match.to(queries.device), p.chunk_size)
+            metrics = {f"{PREFIX}acc@{k}": value for k, value in accuracies(ranks, p.accuracy_k).items()}
+        else:
+            require_labels(torch.cat([query_labels, gallery.labels]), name)
+            scores = ranking_scores(queries, gallery.codes, query_labels, gallery.labels, p.k, p.chunk_size)
             metrics = {f"{PREFIX}p@{k}": scores.mean_precision(k) for k in sorted(set(p.k))}
             metrics[f"{PREFIX}map"] = scores.mean_average_precision()
             metrics[f"{PREFIX}map_interp"] = scores.mean_average_precision(interpolated=True)
             metrics[f"{PREFIX}queries_without_relevant"] = float(scores.without_relevant)
         metrics[f"{PREFIX}queries"] = float(len(queries))
-        metrics[f"{PREFIX}gallery"] = float(len(gallery))
+        metrics[f"{PREFIX}gallery"] = float(len(gallery.codes))
+        if p.figure_queries:
+            shown = torch.linspace(0, len(chosen) - 1, min(p.figure_queries, len(chosen))).round().long().unique()
+            _, found = nearest(queries[shown], gallery.codes, min(p.figure_top, len(gallery.codes)), p.chunk_size)
+            marks = relevance(mode, found, gallery, query_labels[shown], match[shown])
+            picture = retrieval_figure(
+                run.model.x_modality,
+                run.model.y_modality,
+                fetch(test, pairing.query_items[chosen[shown]].tolist())["x"],
+                torch.stack([gallery.take(row) for row in found.cpu()]),
+                marks.tolist(),
+            )
+            save_png(picture, run.figures_dir / FIGURE)
         return metrics
 
     @staticmethod

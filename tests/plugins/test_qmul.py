@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from wynerkit.batching import collate_pairs
@@ -209,3 +210,18 @@ def test_real_shoes_honour_the_dataset_contract(builtin_host):
         "test": 115,
     }
     assert data.describe()["checksums_verified"] is True
+
+
+def test_a_sketch_image_file_reads_as_the_dataset_makes_its_sketches(tmp_path):
+    data = provider(tmp_path, write_set(tmp_path, "shoes"), size=16)
+    sketch = split_images(N_TEST)["sketch"][2]  # test sketch 2, a 256x256 uint8 image
+    Image.fromarray(sketch).save(tmp_path / "sketch.png")
+    read = data.read_x(tmp_path / "sketch.png")
+    assert read.shape == (1, 1, 16, 16)
+    assert torch.equal(read[0], data.split("test")[2]["x"])
+    Image.fromarray(sketch[:, :200]).save(tmp_path / "tall.png")
+    with pytest.raises(ValueError, match="200x256; crop or pad it to a square"):
+        data.read_x(tmp_path / "tall.png")
+    (tmp_path / "text.png").write_text("not an image")
+    with pytest.raises(ValueError, match="not an image file"):
+        data.read_x(tmp_path / "text.png")

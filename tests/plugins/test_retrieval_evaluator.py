@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from eval_fakes import CodeModel, VectorPairs, evaluate, labelled_pairs
+from PIL import Image
 from test_qmul import provider, write_set
 from torch import Tensor
 
+from wynerkit.errors import UsageError
 from wynerkit.evaluation import EvaluationFailed
+from wynerkit.figure_grid import layout_for
 from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs
 from wynerkit_plugins.evaluators.retrieval import resolve_mode
+from wynerkit_plugins.evaluators.retrieval_figure import (
+    CORRECT_COLOUR,
+    FRAME,
+    QUERY_COLOUR,
+    UNKNOWN_COLOUR,
+    WRONG_COLOUR,
+    retrieval_figure,
+)
+from wynerkit_plugins.evaluators.retrieve_command import image_as_item
 
 SIZES = {"train": 20, "valid": 10, "test": 300}
 SAME_CLASS = labelled_pairs(SIZES, offset=0)  # x = [one-hot(label), noise], y = [one-hot(label), noise]
@@ -111,7 +124,8 @@ def test_qmul_files_end_to_end_in_auto_mode(builtin_host, tmp_path):
         def encode_z(self, x: Tensor | None = None, y: Tensor | None = None) -> Tensor:
             return instance_angle(x, 1.0) if x is not None else instance_angle(y, 2.0)
 
-    metrics = evaluate(builtin_host, "retrieval", InstanceModel(1, 2), qmul, tmp_path / "run", accuracy_k=[1, 2])
+    model = InstanceModel(1, 2)  # vector modalities: it cannot draw the images, so no figure
+    metrics = evaluate(builtin_host, "retrieval", model, qmul, tmp_path / "run", accuracy_k=[1, 2], figure_queries=0)
     assert metrics == {
         "retrieval.acc@1": 1.0,
         "retrieval.acc@2": 1.0,
@@ -196,3 +210,57 @@ def test_category_mode_needs_labels_and_one_class_per_query(builtin_host, tmp_pa
     mixed.y_index = torch.cat([mixed.y_index[:40], (mixed.y_index[40:] + 1) % 40])  # second pairs: another class
     with pytest.raises(EvaluationFailed, match="one class per query"):
         evaluate(builtin_host, "retrieval", label_code(0.1), IndexedData(mixed), tmp_path / "b", k=[2])
+
+
+class GreySquares:
+    """A modality drawing every item as a 3x3 square of its first value's grey level."""
+
+    def to_grid(self, batch: Tensor, nrow: int) -> np.ndarray:
+        return np.full((3, 3, 3), int(batch[0, 0]), dtype=np.uint8)
+
+
+def test_the_figure_puts_each_query_before_its_results_framed_by_relevance():
+    queries = torch.tensor([[10.0], [20.0]])
+    results = torch.tensor([[[1.0], [2.0], [3.0]], [[4.0], [5.0], [6.0]]])
+    marks = [[True, False, None], [False, True, True]]
+    picture = retrieval_figure(GreySquares(), GreySquares(), queries, results, marks)
+    cells = [[np.zeros((3 + 2 * FRAME, 3 + 2 * FRAME, 3), np.uint8)] * 4] * 2
+    layout = layout_for(cells, header_col=True)
+    assert picture.shape[:2] == layout.shape
+    expected = [[10, 1, 2, 3], [20, 4, 5, 6]]
+    frames = [
+        [QUERY_COLOUR, CORRECT_COLOUR, WRONG_COLOUR, UNKNOWN_COLOUR],
+        [QUERY_COLOUR, WRONG_COLOUR] + [CORRECT_COLOUR] * 2,
+    ]
+    for row in range(2):
+        for col in range(4):
+            box = layout.box(picture, row, col)
+            assert tuple(box[0, 0]) == frames[row][col]
+            assert (box[FRAME : FRAME + 3, FRAME : FRAME + 3] == expected[row][col]).all()
+    with pytest.raises(ValueError, match="one mark per result"):
+        retrieval_figure(GreySquares(), GreySquares(), queries, results, [[True], [True]])
+
+
+def colour_count(path, colour) -> int:
+    return int((np.asarray(Image.open(path).convert("RGB")) == np.array(colour, np.uint8)).all(axis=2).sum())
+
+
+def test_the_evaluator_draws_its_figure_with_the_marks_of_its_ranking(builtin_host, tmp_path):
+    evaluate(builtin_host, "retrieval", label_code(0.1), SAME_CLASS, tmp_path / "good", k=[10], figure_queries=3)
+    evaluate(builtin_host, "retrieval", SideModel(shift=1), SAME_CLASS, tmp_path / "bad", k=[10], figure_top=2)
+    good, bad = tmp_path / "good/figures/retrieval.png", tmp_path / "bad/figures/retrieval.png"
+    frame = colour_count(good, CORRECT_COLOUR) // (3 * 5)  # 3 queries x 5 results, all relevant
+    assert frame > 0 and colour_count(good, WRONG_COLOUR) == 0
+    assert colour_count(bad, WRONG_COLOUR) == 8 * 2 * frame and colour_count(bad, CORRECT_COLOUR) == 0
+    evaluate(builtin_host, "retrieval", label_code(0.1), SAME_CLASS, tmp_path / "none", k=[10], figure_queries=0)
+    assert not (tmp_path / "none/figures/retrieval.png").exists()
+
+
+def test_image_queries_take_the_x_items_channels_size_and_range(tmp_path):
+    path = tmp_path / "query.png"
+    Image.fromarray(np.array([[0, 255], [255, 0]], np.uint8)).save(path)
+    assert image_as_item(path, (1, 2, 2)).tolist() == [[[-1.0, 1.0], [1.0, -1.0]]]
+    colour = image_as_item(path, (3, 4, 4))
+    assert colour.shape == (3, 4, 4) and torch.equal(colour[0], colour[2]) and -1 <= colour.min() < colour.max() <= 1
+    with pytest.raises(UsageError, match=r"x items are \[16\] arrays, not images; pass a .npy file"):
+        image_as_item(path, (16,))

@@ -50,6 +50,10 @@ DIM = 512
 
 @pytest.fixture
 def lists_root(tmp_path: Path) -> tuple[Path, DataSource]:
+    return write_lists(tmp_path)
+
+
+def write_lists(tmp_path: Path) -> tuple[Path, DataSource]:
     """A data root with the class lists (real ones when available) and the source that verifies them."""
     folder = tmp_path / "sketchy"
     folder.mkdir()
