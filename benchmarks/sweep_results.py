@@ -136,18 +136,24 @@ def budget(spec: Mapping[str, Any], steps: int | None, **extra: Any) -> dict[str
     }
 
 
-def write_results(results: Path, name: str, result: Mapping[str, Any], sweeps: Mapping[str, Path]) -> Path:
+def write_results(
+    results: Path, name: str, result: Mapping[str, Any], sweeps: Mapping[str, Path], figure_cell: str | None = None
+) -> Path:
     """Write ``results/<name>.json`` and copy each sweep's ``sweep.png`` and ``sweep.md`` to ``<name><suffix>.*``.
 
     ``sweeps`` maps a file-name suffix (``""`` for a single sweep, e.g. ``"_shoes"``) to a sweep directory.
+    With ``figure_cell`` (a cell name, e.g. ``objective.lambda_ci=0.1__seed=0``), that cell's retrieval
+    figure (``figures/retrieval.png``, the paper's Figure 3 layout) is copied to ``<name><suffix>_figure3.png``.
     The JSON keeps the key order given (written atomically); returns its path.
     """
     results.mkdir(parents=True, exist_ok=True)
     path = results / f"{name}.json"
     write_text_atomic(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
     for suffix, sweep_dir in sweeps.items():
-        for kind in ("png", "md"):
-            made = sweep_dir / f"sweep.{kind}"
-            if made.is_file():  # no sweep.png without matplotlib (the sweep warns)
-                shutil.copyfile(made, results / f"{name}{suffix}.{kind}")
+        copies = {f"sweep.{kind}": f"{name}{suffix}.{kind}" for kind in ("png", "md")}
+        if figure_cell is not None:
+            copies[f"cells/{figure_cell}/figures/retrieval.png"] = f"{name}{suffix}_figure3.png"
+        for made, kept in copies.items():
+            if (sweep_dir / made).is_file():  # no sweep.png without matplotlib (the sweep warns)
+                shutil.copyfile(sweep_dir / made, results / kept)
     return path

@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         "evaluators": spec["evaluate"],
         "rows": cell_rows(args.out, spec["objective"]["lambda_ci"], KEPT, {"dataset": DATASET}),
     }
-    path = write_results(args.results, "zeroshot_digits", result, {"": args.out})
+    full_model = f"objective.lambda_ci=0.1__seed={args.seeds.split(',')[0]}"
+    path = write_results(args.results, "zeroshot_digits", result, {"": args.out}, figure_cell=full_model)
     print((args.out / "sweep.md").read_text())
     print(f"wrote {path}")
     return code

@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from wynerkit import CriticLoss, NoParams, hookimpl
@@ -225,3 +226,17 @@ def test_sample_without_a_checkpoint_is_a_usage_error(tmp_path, builtin_host):
     )
     assert result.exit_code == 2 and "no checkpoint yet" in result.stderr
     assert not (tmp_path / "a.png").exists()
+
+
+def test_bf16_autocast_changes_the_arithmetic_slightly_and_keeps_float32_weights(tmp_path, builtin_host):
+    results = {}
+    for precision in ("fp32", "bf16"):
+        run_dir, spec = start(tmp_path / precision, builtin_host, f"train.precision={precision}", "train.max_steps=10")
+        train_run(run_dir, spec, builtin_host.registry)
+        first = next(r for r in metrics(run_dir) if "loss.generator" in r)
+        results[precision] = (first["loss.generator"], first["loss.critic"])
+        weights = load_file(run_dir / "checkpoints" / "step-00000010" / "model.safetensors")
+        assert {t.dtype for t in weights.values() if t.is_floating_point()} == {torch.float32}
+    for fp32, bf16 in zip(results["fp32"], results["bf16"], strict=True):
+        assert fp32 != bf16, "bf16 autocast was not in effect"
+        assert abs(fp32 - bf16) < 0.05 * abs(fp32) + 0.05  # bfloat16 keeps about 3 significant digits

@@ -75,6 +75,11 @@ class TrainSpec(StrictModel):
     generator_steps: PositiveInt = Field(1, description="generator updates per iteration")
     grad_clip: PositiveFloat | None = Field(None, description="clip each network's gradient norm to this value")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="bf16: losses computed under bfloat16 autocast (CPUs with avx512_bf16/AMX, recent GPUs); "
+        "weights, optimiser state and checkpoints stay float32",
+    )
     log_every: PositiveInt = Field(50, description="write averaged metrics to metrics.jsonl every this many steps")
     checkpoint: CheckpointSpec = CheckpointSpec()
 

@@ -127,7 +127,8 @@ class Trainer:
             self.critic.train()
             for _ in range(tr.critic_steps):
                 step.begin_critic_phase()
-                total, losses, accuracies = self.objective.critic_loss(step)
+                with self._precision():
+                    total, losses, accuracies = self.objective.critic_loss(step)
                 _check_finite(losses, number, "critic loss of term")
                 self._update("critic", total)
             logged["loss.critic"] = total.detach()
@@ -139,7 +140,8 @@ class Trainer:
                 if g:  # the model changed: draw fresh samples
                     step = TrainingStep(self.model, self.critic, batch, self.generator)
                 step.begin_generator_phase()
-                total, values = self.objective.generator_loss(step)
+                with self._precision():
+                    total, values = self.objective.generator_loss(step)
                 _check_finite(values, number, "generator loss of term")
                 self._update("model", total)
                 self.ema.update(self.model)
@@ -149,6 +151,11 @@ class Trainer:
         logged["loss.generator"] = total.detach()
         logged.update({f"term.{k}": v.detach() for k, v in values.items()})
         return logged
+
+    def _precision(self) -> torch.autocast:
+        """bfloat16 autocast around the forward passes when ``train.precision`` is bf16 (backward runs outside)."""
+        enabled = self.train_spec.precision == "bf16"
+        return torch.autocast(self.parts.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def _update(self, which: str, loss: Tensor) -> None:
         optimizer = self.optimizers[which]
