@@ -74,7 +74,7 @@ def test_keep_last_prunes_old_checkpoints_but_keeps_the_best(tmp_path, builtin_h
     assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
 
 
-def _wait_for_checkpoint(run_root: Path, proc: subprocess.Popen, timeout: float = 120.0) -> Path:
+def wait_for_checkpoint(run_root: Path, proc: subprocess.Popen, timeout: float = 120.0) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = [c for d in run_root.glob("*/*") for c in step_checkpoints(d / "checkpoints")]
@@ -95,7 +95,7 @@ def test_a_run_killed_with_sigkill_and_resumed_ends_like_an_uninterrupted_run(tm
         command += ["--set", setting]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:
-        run_dir = _wait_for_checkpoint(tmp_path / "killed", proc)
+        run_dir = wait_for_checkpoint(tmp_path / "killed", proc)
         time.sleep(0.3)  # let it run on past the checkpoint, mid-epoch, before the kill
     finally:
         proc.send_signal(signal.SIGKILL)

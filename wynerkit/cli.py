@@ -6,6 +6,7 @@ Usage errors print one line per problem on stderr and exit with code 2, never a 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from wynerkit.cli_errors import reports_usage_errors
 from wynerkit.cli_eval import add_eval_command
 from wynerkit.cli_sweep import add_sweep_command
 from wynerkit.data_loading import evenly_spaced, fetch
+from wynerkit.distributed import Cluster
 from wynerkit.errors import UsageError
 from wynerkit.evaluation import EvaluationFailed
 from wynerkit.figures import COLS, ROWS, PanelKind, draw_panel, drawing, save_png
@@ -47,6 +49,19 @@ def _version(value: bool) -> None:
     if value:
         typer.echo(f"wynerkit {wynerkit.__version__}")
         raise typer.Exit()
+
+
+def shared_run_dir(cluster: Cluster, create: Callable[[], Path]) -> Path:
+    """A new run directory, made by rank 0 and announced to the other ranks of a distributed run."""
+    made: Path | None = None
+    try:
+        if cluster.is_main:
+            made = create()
+    finally:
+        shared = cluster.share_text(str(made) if made is not None else "")  # "" tells the others it failed
+    if not shared:
+        raise UsageError("run: the first process (rank 0) could not create the run directory; see its error")
+    return Path(shared)
 
 
 def build_app(host: PluginHost) -> typer.Typer:
@@ -130,14 +145,21 @@ def build_app(host: PluginHost) -> typer.Typer:
             raise UsageError("run: pass a spec FILE to start a run, or --resume RUN_DIR to continue one")
         else:
             loaded = load_spec(file, host.registry, set_)
-            run_dir = create_run_dir(out, loaded.spec, loaded.source, host)
-        typer.echo(f"run directory: {run_dir}", err=True)
+        cluster = Cluster.from_env(loaded.spec.train.device)  # one process unless torchrun started several
         try:
-            train_run(run_dir, loaded.spec, host.registry, resume=resume is not None)
-        except (TrainingDiverged, EvaluationFailed) as exc:
-            typer.echo(f"wynerkit: error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        typer.echo(str(run_dir))
+            if resume is None:
+                run_dir = shared_run_dir(cluster, lambda: create_run_dir(out, loaded.spec, loaded.source, host))
+            if cluster.is_main:
+                typer.echo(f"run directory: {run_dir}", err=True)
+            try:
+                train_run(run_dir, loaded.spec, host.registry, resume=resume is not None, cluster=cluster)
+            except (TrainingDiverged, EvaluationFailed) as exc:
+                typer.echo(f"wynerkit: error: {exc}", err=True)
+                raise typer.Exit(1) from None
+        finally:
+            cluster.close()
+        if cluster.is_main:
+            typer.echo(str(run_dir))
 
     @app.command()
     @reports_usage_errors

@@ -55,10 +55,11 @@ def byte_progress() -> Iterator[Callable[[str, int, int | None], None]]:
 class StepProgress:
     """Training progress: a live rich bar with the latest losses on a terminal, log lines otherwise."""
 
-    def __init__(self, total: int, done: int = 0) -> None:
-        self.total = total
+    def __init__(self, total: int, done: int = 0, *, quiet: bool = False) -> None:
+        """``quiet``: show nothing (the other ranks of a distributed run; rank 0 reports)."""
+        self.total, self.quiet = total, quiet
         self.bar: Progress | None = None
-        if interactive():
+        if interactive() and not quiet:
             columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             self.bar = Progress(
                 *columns, TimeRemainingColumn(), TextColumn("{task.description}"), console=Console(stderr=True)
@@ -82,5 +83,5 @@ class StepProgress:
         """Show the latest averaged losses (a log line when not on a terminal)."""
         if self.bar is not None:
             self.bar.update(self.task, completed=step, description=summary)
-        else:
+        elif not self.quiet:
             print(f"step {step}/{self.total} {summary}", file=sys.stderr, flush=True)

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from wynerkit.assembly import RunParts
 from wynerkit.checkpoint import BEST, link_checkpoint, prune, read_checkpoint, step_checkpoints, write_checkpoint
 from wynerkit.data_loading import as_sample, epoch_batches, fetch, in_order
+from wynerkit.distributed import Cluster
 from wynerkit.ema import EMA
 from wynerkit.errors import UsageError, WynerkitError
 from wynerkit.metrics_log import MetricsLog
@@ -55,11 +56,19 @@ class Window:
             self.sums[name] = self.sums[name] + value if name in self.sums else value.clone()
         self.count += 1
 
-    def flush(self) -> dict[str, float]:
+    def flush(self, cluster: Cluster) -> dict[str, float]:
+        """The means since the last flush (averaged over the ranks of a distributed run); starts a new window."""
         names = list(self.sums)
-        means = (torch.stack([self.sums[n] for n in names]) / max(self.count, 1)).tolist() if names else []
+        means = cluster.mean(torch.stack([self.sums[n] for n in names]) / max(self.count, 1)).tolist() if names else []
         self.sums, self.count = {}, 0
         return dict(zip(names, means, strict=True))
+
+    def share(self, cluster: Cluster) -> None:
+        """Replace each rank's sums by their mean over the ranks: later flushes give the same numbers, and
+        the sums rank 0 checkpoints stand for every rank's."""
+        if self.sums:
+            shared = cluster.mean(torch.stack(list(self.sums.values())))
+            self.sums = dict(zip(self.sums, shared.unbind(), strict=True))
 
 
 def planned_steps(epochs: int | None, max_steps: int | None, steps_per_epoch: int) -> int:
@@ -69,12 +78,21 @@ def planned_steps(epochs: int | None, max_steps: int | None, steps_per_epoch: in
 
 
 class Trainer:
-    def __init__(self, parts: RunParts, run_dir: Path) -> None:
+    def __init__(self, parts: RunParts, run_dir: Path, cluster: Cluster | None = None) -> None:
         self.parts = parts
         self.run_dir = run_dir
+        self.cluster = cluster = cluster or Cluster()
         spec, self.train_spec = parts.spec, parts.spec.train
         tr = self.train_spec
         self.model, self.critic, self.objective = parts.model, parts.estimator, parts.objective
+        cluster.check_batch(tr.batch_size)
+        if cluster.active and parts.device.type == "cuda":  # batch statistics over the global batch, as one GPU
+            nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        for network in (self.model, self.critic):
+            if network is not None:
+                cluster.broadcast_parameters(network)
+        if cluster.rank:  # weights were built from the run seed; this rank's draws get their own stream
+            torch.manual_seed(cluster.seed(spec.seed))
         adam = {"betas": tr.betas, "amsgrad": tr.amsgrad}
         self.optimizers: dict[str, torch.optim.Optimizer] = {
             "model": torch.optim.Adam(self.model.parameters(), lr=tr.lr, **adam)
@@ -82,7 +100,7 @@ class Trainer:
         if self.critic is not None:
             self.optimizers["critic"] = torch.optim.Adam(self.critic.parameters(), lr=tr.critic_lr or tr.lr, **adam)
         self.ema = EMA(self.model, tr.ema)
-        self.generator = torch.Generator(parts.device).manual_seed(spec.seed)
+        self.generator = torch.Generator(parts.device).manual_seed(cluster.seed(spec.seed))
         self.train_split = parts.data.split("train")
         self.steps_per_epoch = len(epoch_batches(self.train_split, tr.batch_size, spec.seed, 0))
         if self.steps_per_epoch == 0:
@@ -99,17 +117,20 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         tr, pos = self.train_spec, self.position
         started = time.perf_counter()
-        with StepProgress(self.total, pos.step) as progress:
+        main = self.cluster.is_main
+        with StepProgress(self.total, pos.step, quiet=not main) as progress:
             while pos.step < self.total:
                 batches = epoch_batches(self.train_split, tr.batch_size, self.parts.spec.seed, pos.epoch)
                 while pos.batch < len(batches) and pos.step < self.total:
-                    batch = as_sample(fetch(self.train_split, batches[pos.batch]), self.parts.device)
+                    indices = self.cluster.shard(batches[pos.batch])
+                    batch = as_sample(fetch(self.train_split, indices), self.parts.device)
                     self.window.add(self.iteration(batch, pos.step + 1))
                     pos.step, pos.batch = pos.step + 1, pos.batch + 1
                     progress.advance(pos.step)
                     if pos.step % tr.log_every == 0 or pos.step == self.total:
-                        record = {"step": pos.step, "epoch": pos.epoch, **self.window.flush()}
-                        self.log.write(record)
+                        record = {"step": pos.step, "epoch": pos.epoch, **self.window.flush(self.cluster)}
+                        if main:
+                            self.log.write(record)
                         progress.report(pos.step, _short(record))
                     if pos.step % tr.checkpoint.every == 0 or pos.step == self.total:
                         self.checkpoint()
@@ -129,7 +150,7 @@ class Trainer:
                 step.begin_critic_phase()
                 with self._precision():
                     total, losses, accuracies = self.objective.critic_loss(step)
-                _check_finite(losses, number, "critic loss of term")
+                _check_finite(losses, number, "critic loss of term", self.cluster)
                 self._update("critic", total)
             logged["loss.critic"] = total.detach()
             logged.update({f"critic.{k}": v.detach() for k, v in losses.items()})
@@ -142,7 +163,7 @@ class Trainer:
                 step.begin_generator_phase()
                 with self._precision():
                     total, values = self.objective.generator_loss(step)
-                _check_finite(values, number, "generator loss of term")
+                _check_finite(values, number, "generator loss of term", self.cluster)
                 self._update("model", total)
                 self.ema.update(self.model)
         finally:
@@ -159,12 +180,14 @@ class Trainer:
 
     def _update(self, which: str, loss: Tensor) -> None:
         optimizer = self.optimizers[which]
+        network = self.model if which == "model" else self.critic
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.cluster.average_gradients(network)
         if self.train_spec.grad_clip is not None:
-            network = self.model if which == "model" else self.critic
             nn.utils.clip_grad_norm_(network.parameters(), self.train_spec.grad_clip)
         optimizer.step()
+        self.cluster.broadcast_buffers(network)
 
     # -- validation and checkpoints ------------------------------------------------------------------
     @torch.no_grad()
@@ -189,17 +212,24 @@ class Trainer:
         return total / max(count, 1)
 
     def checkpoint(self) -> None:
-        value = self.validation_loss()
+        """Validate, and (rank 0) write a checkpoint; every rank takes the same decisions from shared values."""
+        cluster = self.cluster
+        value = float(cluster.mean(torch.tensor([self.validation_loss()], device=self.parts.device)))
         step = self.position.step
-        self.log.write({"step": step, "valid.loss": value})
         directory = self.run_dir / CHECKPOINTS
         improved = math.isfinite(value) and ("valid.loss" not in self.best or value < self.best["valid.loss"])
         if improved:
             self.best = {"valid.loss": value, "step": step}
-        written = write_checkpoint(directory, f"step-{step:08d}", *self._checkpoint_payload(value))
-        if improved:
-            link_checkpoint(written, BEST)
-        prune(directory, self.train_spec.checkpoint.keep_last)
+        self.window.share(cluster)
+        payload = self._checkpoint_payload(value)  # a collective: every rank's random states
+        cluster.barrier()
+        if cluster.is_main:
+            self.log.write({"step": step, "valid.loss": value})
+            written = write_checkpoint(directory, f"step-{step:08d}", *payload)
+            if improved:
+                link_checkpoint(written, BEST)
+            prune(directory, self.train_spec.checkpoint.keep_last)
+        cluster.barrier()
 
     def _modules(self) -> dict[str, nn.Module]:
         """The networks a checkpoint holds, by file name."""
@@ -208,12 +238,22 @@ class Trainer:
             modules["critic"] = self.critic
         return modules
 
-    def _checkpoint_payload(self, value: float) -> tuple[dict, dict, dict, dict]:
-        extra = {"rng.cpu": torch.get_rng_state(), "rng.generator": self.generator.get_state()}
+    def _random_states(self) -> dict[str, Tensor]:
+        states = {"rng.cpu": torch.get_rng_state(), "rng.generator": self.generator.get_state()}
         if self.parts.device.type == "cuda":
-            extra["rng.cuda"] = torch.cuda.get_rng_state(self.parts.device)
+            states["rng.cuda"] = torch.cuda.get_rng_state(self.parts.device)
+        return states
+
+    def _checkpoint_payload(self, value: float) -> tuple[dict, dict, dict, dict]:
+        """Networks, optimisers, tensors (random states of every rank: ``rng.*`` for rank 0, ``rng.*.rank<r>``
+        for the others; the shared window sums) and the JSON state."""
+        extra: dict[str, Tensor] = {}
+        for name, state in self._random_states().items():
+            for rank, gathered in enumerate(self.cluster.gather(state)):
+                extra[name if rank == 0 else f"{name}.rank{rank}"] = gathered
         extra.update({f"window.{k}": v for k, v in self.window.sums.items()})
         state = {
+            "world": self.cluster.world,
             "position": vars(self.position).copy(),
             "window_count": self.window.count,
             "ema_updates": self.ema.updates,
@@ -226,14 +266,23 @@ class Trainer:
     def resume(self) -> int:
         """Load the newest checkpoint of the run directory; return its step (0 when there is none)."""
         found = step_checkpoints(self.run_dir / CHECKPOINTS)
+        main = self.cluster.is_main
         if not found:
-            self.log.truncate_after(0)
+            if main:
+                self.log.truncate_after(0)
             return 0
         extra, state = read_checkpoint(found[-1], self._modules(), self.optimizers)
-        torch.set_rng_state(extra["rng.cpu"])
-        self.generator.set_state(extra["rng.generator"])
-        if "rng.cuda" in extra and self.parts.device.type == "cuda":
-            torch.cuda.set_rng_state(extra["rng.cuda"], self.parts.device)
+        saved_world = state.get("world", 1)
+        if saved_world != self.cluster.world:
+            raise UsageError(
+                f"{found[-1]}: written by {saved_world} training process(es), resumed with {self.cluster.world}; "
+                f"resume with the same number (e.g. torchrun --nproc_per_node={saved_world}) to continue exactly"
+            )
+        mine = "" if self.cluster.rank == 0 else f".rank{self.cluster.rank}"
+        torch.set_rng_state(extra[f"rng.cpu{mine}"])
+        self.generator.set_state(extra[f"rng.generator{mine}"])
+        if f"rng.cuda{mine}" in extra and self.parts.device.type == "cuda":
+            torch.cuda.set_rng_state(extra[f"rng.cuda{mine}"], self.parts.device)
         self.position = Position(**state["position"])
         self.window = Window(
             {k.removeprefix("window."): v.to(self.parts.device) for k, v in extra.items() if k.startswith("window.")},
@@ -241,17 +290,24 @@ class Trainer:
         )
         self.ema.updates = state["ema_updates"]
         self.best = state["best"]
-        self.log.truncate_after(self.position.step)
+        if main:
+            self.log.truncate_after(self.position.step)
         return self.position.step
 
 
-def _check_finite(values: dict[str, Tensor], step: int, what: str) -> None:
-    """Stop on a NaN or infinite loss, naming the term and step (one device sync per phase)."""
-    if not values or bool(torch.isfinite(torch.stack([v.detach() for v in values.values()])).all()):
+def _check_finite(values: dict[str, Tensor], step: int, what: str, cluster: Cluster) -> None:
+    """Stop on a NaN or infinite loss, naming the term and step (one device sync per phase).
+
+    Every rank checks the mean over the ranks, so a NaN on any rank stops all of them together.
+    """
+    if not values:
         return
-    bad = next(name for name, v in values.items() if not torch.isfinite(v).all())
+    shared = cluster.mean(torch.stack([v.detach().float() for v in values.values()]))
+    if bool(torch.isfinite(shared).all()):
+        return
+    bad, value = next((name, float(v)) for name, v in zip(values, shared, strict=True) if not torch.isfinite(v))
     raise TrainingDiverged(
-        f"step {step}: {what} {bad} is {float(values[bad].detach())}; training stopped before updating with it, "
+        f"step {step}: {what} {bad} is {value}; training stopped before updating with it, "
         "the checkpoints written so far are intact (lower train.lr, set train.grad_clip, or check the data)"
     )
 

@@ -11,6 +11,7 @@ from wynerkit.assembly import assemble
 from wynerkit.atomic import write_json_atomic
 from wynerkit.components import Registry
 from wynerkit.data_loading import evenly_spaced, fetch
+from wynerkit.distributed import Cluster
 from wynerkit.evaluation import Origin, eval_context, evaluate_model, read_summary
 from wynerkit.figures import figure_1
 from wynerkit.trainer import Trainer, TrainingDiverged
@@ -21,15 +22,23 @@ FIGURE_ITEMS = 16
 """Test pairs drawn for figures: inputs come from the first rows, style references from the last cols."""
 
 
-def train_run(run_dir: Path, spec: Any, registry: Registry, *, resume: bool = False) -> dict[str, Any]:
-    """Train the spec's model in ``run_dir`` and write ``summary.json``; returns the summary."""
+def train_run(
+    run_dir: Path, spec: Any, registry: Registry, *, resume: bool = False, cluster: Cluster | None = None
+) -> dict[str, Any]:
+    """Train the spec's model in ``run_dir`` and write ``summary.json``; returns the summary.
+
+    In a distributed run (``cluster``) every rank trains; rank 0 alone then draws the figures, writes
+    the summary and runs the evaluators, and the other ranks return the summary without them.
+    """
+    cluster = cluster or Cluster()
     parts = assemble(spec, registry)
-    trainer = Trainer(parts, run_dir)
+    trainer = Trainer(parts, run_dir, cluster)
     resumed_from = trainer.resume() if resume else None
     summary: dict[str, Any] = {
         "name": spec.name,
         "seed": spec.seed,
         "device": str(parts.device),
+        "processes": cluster.world,
         "data": parts.data.describe(),
         "planned_steps": trainer.total,
         "steps_per_epoch": trainer.steps_per_epoch,
@@ -39,8 +48,11 @@ def train_run(run_dir: Path, spec: Any, registry: Registry, *, resume: bool = Fa
     try:
         summary.update(trainer.fit())
     except TrainingDiverged as exc:
-        write_json_atomic(run_dir / "summary.json", {**summary, "status": "diverged", "error": str(exc)})
+        if cluster.is_main:
+            write_json_atomic(run_dir / "summary.json", {**summary, "status": "diverged", "error": str(exc)})
         raise
+    if not cluster.is_main:
+        return {**summary, "status": "finished"}
     records = trainer.log.read()
     summary["final"] = next((r for r in reversed(records) if "loss.generator" in r), {})
     summary["valid.loss"] = next((r["valid.loss"] for r in reversed(records) if "valid.loss" in r), None)

@@ -40,6 +40,10 @@ class VectorParams(ComponentParams):
     layers: PositiveInt = Field(1, description="Number of hidden layers in each trunk (before the output layer).")
     features: PositiveInt = Field(512, description="Size of a trunk's output features.")
     decoder_hidden: PositiveInt = Field(128, description="Width of the decoder's hidden layer.")
+    batch_norm: bool = Field(
+        True,
+        description="BatchNorm in the encoder trunk (its statistics are per process in distributed CPU training)",
+    )
     loss: Literal["l2", "l1"] = Field(
         "l2", description="Per-item reconstruction loss: mean squared (l2) or mean absolute (l1) error."
     )
@@ -88,8 +92,8 @@ class VectorModality:
         return [p.dim, *([p.hidden] * p.layers), p.features]
 
     def encoder_trunk(self) -> MLP:
-        """A fresh encoder trunk ``[B, dim] -> [B, features]``: Linear + BatchNorm + LeakyReLU blocks."""
-        return mlp(self._trunk_widths(), batch_norm=True, activate_last=True)
+        """A fresh encoder trunk ``[B, dim] -> [B, features]``: Linear (+ BatchNorm) + LeakyReLU blocks."""
+        return mlp(self._trunk_widths(), batch_norm=self.params.batch_norm, activate_last=True)
 
     def critic_trunk(self) -> MLP:
         """A fresh critic trunk, shaped like the encoder's but without BatchNorm.
