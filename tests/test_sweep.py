@@ -296,6 +296,21 @@ def test_a_cell_trained_with_another_spec_is_refused_before_training(cli, tmp_pa
     assert not (out / CELLS / "seed=1").exists()
 
 
+def test_a_cell_recorded_before_a_field_existed_still_counts_as_the_same_spec(cli, tmp_path):
+    out = tmp_path / "sweep"
+    assert cli("sweep", TINY, "--grid", "seed=0", *FAST, "--out", out).exit_code == 0
+    recorded = out / CELLS / "seed=0" / "spec.resolved.json"
+    older = json.loads(recorded.read_text())
+    del older["train"]["precision"]  # as written before train.precision was added (its default: fp32)
+    recorded.write_text(json.dumps(older))
+    again = cli("sweep", TINY, "--grid", "seed=0", *FAST, "--out", out)
+    assert again.exit_code == 0 and "finished earlier, skipped" in again.stderr
+    older["train"]["precision"] = "bf16"  # a recorded value that differs is still a different spec
+    recorded.write_text(json.dumps(older))
+    changed = cli("sweep", TINY, "--grid", "seed=0", *FAST, "--out", out)
+    assert changed.exit_code == 2 and "differs in train.precision" in changed.stderr
+
+
 def test_a_sweep_killed_mid_cell_resumes_that_cell_from_its_checkpoint(cli, tmp_path):
     out = tmp_path / "sweep"
     settings_ = ["--set", "train.max_steps=120", "--set", "train.checkpoint.every=10", "--set", "train.log_every=10"]

@@ -357,7 +357,7 @@ def check_cell_dirs(plan: SweepPlan, sweep_dir: Path) -> None:
         recorded = sweep_dir / CELLS / planned.cell.name / "spec.resolved.json"
         if not recorded.is_file():
             continue
-        before = json.loads(recorded.read_text(encoding="utf-8"))
+        before = upgraded(json.loads(recorded.read_text(encoding="utf-8")), planned.spec)
         changed = _differences(before, planned.resolved)
         if changed:
             problems.append(
@@ -367,6 +367,15 @@ def check_cell_dirs(plan: SweepPlan, sweep_dir: Path) -> None:
             )
     if problems:
         raise UsageError(problems)
+
+
+def upgraded(recorded: Any, spec: RunSpecBase) -> Any:
+    """A cell's recorded resolved spec as the current spec model reads it: fields added to wynerkit since
+    the cell was trained take their defaults, so only real changes count; unreadable records stay as they are."""
+    try:
+        return type(spec).model_validate(recorded).model_dump(mode="json")
+    except ValidationError:
+        return recorded
 
 
 def _differences(before: Any, after: Any, path: str = "") -> list[str]:

@@ -23,15 +23,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-from pydantic import (
-    Field,
-    NonNegativeInt,
-    PositiveInt,
-    SerializerFunctionWrapHandler,
-    ValidationInfo,
-    field_validator,
-    model_serializer,
-)
+from pydantic import Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator
 
 from wynerkit import BuildContext, ComponentParams, Split, hookimpl
 from wynerkit.data_root import cache_root
@@ -98,20 +90,6 @@ class DigitPairsParams(ComponentParams):
         if problem:
             raise ValueError(problem)
         return tuple(sorted(classes))
-
-    @model_serializer(mode="wrap")
-    def _leave_out_every_digit(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Dumps leave out a class list that keeps all ten digits (the default: no restriction).
-
-        Runs from before the lists existed then keep their resolved spec (``spec.resolved.json``, which
-        ``wynerkit sweep`` compares to resume a cell) and their pair-cache key; a restricting list is
-        always dumped, so it is part of both.
-        """
-        dumped = handler(self)
-        for field in ("train_classes", "test_classes"):
-            if getattr(self, field) == ALL_DIGITS:
-                dumped.pop(field, None)
-        return dumped
 
 
 class MnistSynDigitsParams(DigitPairsParams):

@@ -204,14 +204,6 @@ def test_the_pair_cache_is_keyed_on_the_digits(builtin_host, data_root, cache_di
     assert every.describe()["train_classes"] == list(range(10))
 
 
-def test_dumps_leave_out_lists_of_every_digit(builtin_host):
-    """Resolved specs of runs from before the lists existed still match (sweeps compare them to resume)."""
-    default = validate(builtin_host).model_dump(mode="json")
-    assert "train_classes" not in default and "test_classes" not in default
-    listed = validate(builtin_host, offset=0, train_classes=list(range(10)), test_classes=[9, 8]).model_dump()
-    assert "train_classes" not in listed and listed["test_classes"] == (8, 9)
-
-
 def validate(builtin_host, **params):
     """``params`` validated as a mnist-syndigits spec entry."""
     component = builtin_host.registry.get("dataset", "mnist-syndigits")

@@ -1,0 +1,289 @@
+"""Training throughput of one wynerkit iteration: pairs/s, FLOPs, achieved GFLOP/s, MFU and memory.
+
+For each size preset (``cpu``, ``paper``), model (the variational Wyner model with the paper's
+MNIST-SVHN objective, the same model with the zero-shot SBIR objective, IIAE), batch (64, 256) and
+precision (``fp32``; ``bf16`` = ``train.precision: bf16`` autocast) it builds the run's trainer from a
+spec, takes real MNIST x SynDigits training batches (embedded data, no download) and times
+``Trainer.iteration`` (one critic update and one generator update, exactly what ``wynerkit run``
+does per step, without logging or checkpoints):
+
+- ``pairs_per_s``: batch x iterations / seconds, after warm-up iterations;
+- ``gflop_per_iter``: matmul and convolution FLOPs of one iteration, forward and backward, counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add);
+- ``peak_gflops``: the matmul peak of that precision, measured in the same process right before the
+  row (best of several 2048 x 2048 products in fp32 or bf16);
+- ``mfu``: achieved GFLOP/s (``gflop_per_iter`` x iterations / seconds) over ``peak_gflops``;
+- ``peak_mem_mb``: on CPU the largest resident-memory growth over the process's size before the
+  timed iterations (sampled every 2 ms); on CUDA ``torch.cuda.max_memory_allocated``.
+
+Writes ``benchmarks/results/throughput.json``: ``{"device", "settings", "rows": [{"preset", "model",
+"batch", "precision", "pairs_per_s", "gflop_per_iter", "peak_gflops", "mfu", "peak_mem_mb", ...}]}``
+and ``throughput.png``. Run on an otherwise idle machine:
+
+    python benchmarks/throughput.py [--presets cpu,paper] [--models ...] [--batches 64,256]
+        [--precisions fp32,bf16] [--min-seconds 8] [--out benchmarks/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from wynerkit.assembly import assemble
+from wynerkit.atomic import write_text_atomic
+from wynerkit.data_loading import as_sample, epoch_batches, fetch
+from wynerkit.plugins import PluginHost, discover
+from wynerkit.spec import build_run_spec_model
+from wynerkit.trainer import Trainer
+
+ROOT = Path(__file__).parent.parent
+PAPER_TERMS = {
+    "D_joint": 1, "D_x2y": 1, "D_y2x": 1, "I_joint": 1, "I_x2y": 1, "I_y2x": 1,
+    "R_xy2x": 1, "R_xy2y": 1, "R_x2y": 1, "R_y2x": 1,
+}  # fmt: skip
+ZS_TERMS = {
+    "D_x2y": 1,
+    "D_y2x": 1,
+    "D_cross": 1,
+    "I_x2y": 1,
+    "I_y2x": 1,
+    "R_x2y": 1,
+    "R_y2x": 1,
+    "R_x2x": 1,
+    "R_y2y": 1,
+}
+MODELS: dict[str, dict[str, Any]] = {
+    "wyner-mnist-svhn": {"model": "variational-wyner", "objective": {"lambda_ci": 1.0, "terms": PAPER_TERMS}},
+    "wyner-zs-sbir": {
+        "model": "variational-wyner",
+        "objective": {"lambda_ci": 0.1, "lambda_rec": 8.0, "terms": ZS_TERMS},
+    },
+    "iiae": {"model": "iiae", "objective": {"terms": {"IIAE": 1}}},
+}
+ESTIMATORS = {  # the critics of specs/paper/mnist-syndigits-addone.yaml and specs/quickstart.yaml
+    "paper": {"name": "adversarial-js", "hidden": 512, "embed": 512, "instance_noise": 0.25, "spectral_norm": True},
+    "cpu": {"name": "adversarial-js", "hidden": 256, "embed": 128, "instance_noise": 0.25},
+}
+PEAK_SIDE = 2048
+
+
+def spec_for(preset: str, model: str, batch: int, precision: str) -> dict[str, Any]:
+    """The paper's add-one setting (latent 16, 8, 8; L1) with one preset, model, batch and precision."""
+    chosen = MODELS[model]
+    x = {"name": "image", "channels": 1, "height": 28, "preset": preset, "loss": "l1"}
+    if preset == "paper":
+        x |= {"canvas": 32, "fit": "resize"}
+    return {
+        "name": f"throughput-{preset}-{model}",
+        "seed": 0,
+        "data": {"name": "mnist-syndigits", "source": "embedded"},
+        "model": {
+            "name": chosen["model"],
+            "latent": {"z": 16, "u": 8, "v": 8},
+            "x": x,
+            "y": {"name": "image", "channels": 3, "height": 32, "preset": preset, "loss": "l1"},
+        },
+        "estimator": None if chosen["model"] == "iiae" else ESTIMATORS[preset],
+        "objective": chosen["objective"],
+        "train": {"max_steps": 10**6, "batch_size": batch, "precision": precision, "device": "auto"},
+    }
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
+    """GFLOP/s of the best of ``repeats`` timed rounds of 2048 x 2048 matrix products in ``dtype``."""
+    a = torch.randn(PEAK_SIDE, PEAK_SIDE, device=device).to(dtype)
+    b = torch.randn(PEAK_SIDE, PEAK_SIDE, device=device).to(dtype)
+    products = 4
+    best = 0.0
+    for _ in range(repeats + 1):  # the first round warms up
+        sync(device)
+        started = time.perf_counter()
+        for _ in range(products):
+            torch.mm(a, b)
+        sync(device)
+        best = max(best, 2 * PEAK_SIDE**3 * products / (time.perf_counter() - started) / 1e9)
+    return best
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def resident_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * 4096 / 2**20
+
+
+@contextmanager
+def peak_memory(device: torch.device) -> Iterator[dict[str, float]]:
+    """Yields a dict whose ``mb`` is, on exit, the peak memory growth of the block (see the module docstring)."""
+    out: dict[str, float] = {}
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        yield out
+        out["mb"] = (torch.cuda.max_memory_allocated(device) - before) / 2**20
+        return
+    base, peak, done = resident_mb(), [0.0], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], resident_mb())
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        watcher.join()
+        out["mb"] = max(peak[0], resident_mb()) - base
+
+
+def measure(host: PluginHost, spec: dict[str, Any], min_seconds: float, warmup: int) -> dict[str, Any]:
+    """Time, count and size one row's iterations."""
+    validated = build_run_spec_model(host.registry).model_validate(spec)
+    parts = assemble(validated, host.registry)
+    device = parts.device
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(parts, Path(run_dir))
+        split = parts.data.split("train")
+        batches = [
+            as_sample(fetch(split, indices), device)
+            for indices in epoch_batches(split, validated.train.batch_size, 0, 0)[:4]
+        ]
+        for number in range(1, warmup + 1):
+            trainer.iteration(batches[number % len(batches)], number)
+        with FlopCounterMode(display=False) as counter:
+            trainer.iteration(batches[0], warmup + 1)
+        flops = counter.get_total_flops()
+        peak = matmul_peak(torch.bfloat16 if validated.train.precision == "bf16" else torch.float32, device)
+        iterations, started = 0, 0.0
+        with peak_memory(device) as memory:
+            sync(device)
+            started = time.perf_counter()
+            while iterations < 3 or time.perf_counter() - started < min_seconds:
+                trainer.iteration(batches[iterations % len(batches)], warmup + 2 + iterations)
+                iterations += 1
+            sync(device)
+            seconds = time.perf_counter() - started
+    batch = validated.train.batch_size
+    achieved = flops * iterations / seconds / 1e9
+    return {
+        "pairs_per_s": round(batch * iterations / seconds, 2),
+        "seconds_per_iter": round(seconds / iterations, 4),
+        "iterations_timed": iterations,
+        "gflop_per_iter": round(flops / 1e9, 2),
+        "achieved_gflops": round(achieved, 1),
+        "peak_gflops": round(peak, 1),
+        "mfu": round(achieved / peak, 3),
+        "peak_mem_mb": round(memory["mb"], 1),
+    }
+
+
+def device_description() -> dict[str, Any]:
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+    else:
+        model = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+        name = model[0].split(":", 1)[1].strip() if model else platform.processor()
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return {
+        "name": name,
+        "type": "cuda" if torch.cuda.is_available() else "cpu",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+    }
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """pairs/s per row, one bar group per (preset, model, batch), fp32 beside bf16."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = sorted({(r["preset"], r["model"], r["batch"]) for r in rows})
+    precisions = sorted({r["precision"] for r in rows}, key=["fp32", "bf16"].index)
+    fig, ax = plt.subplots(figsize=(max(6, len(groups) * 0.9), 3.6))
+    width = 0.8 / len(precisions)
+    for i, precision in enumerate(precisions):
+        values = [
+            next(
+                (
+                    r["pairs_per_s"]
+                    for r in rows
+                    if (r["preset"], r["model"], r["batch"]) == g and r["precision"] == precision
+                ),
+                0,
+            )
+            for g in groups
+        ]
+        ax.bar([j + i * width for j in range(len(groups))], values, width, label=precision)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(groups))])
+    ax.set_xticklabels([f"{p}\n{m}\nB={b}" for p, m, b in groups], fontsize=6)
+    ax.set_yscale("log")
+    ax.set_ylabel("training pairs / s")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default="cpu,paper")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--batches", default="64,256")
+    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--min-seconds", type=float, default=8.0, help="time each row at least this long")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    host = PluginHost.load(discover(builtin_only=True), blocked=())
+    rows = []
+    for preset in args.presets.split(","):
+        for model in args.models.split(","):
+            for batch in map(int, args.batches.split(",")):
+                for precision in args.precisions.split(","):
+                    row = {"preset": preset, "model": model, "batch": batch, "precision": precision}
+                    row |= measure(host, spec_for(preset, model, batch, precision), args.min_seconds, args.warmup)
+                    print(json.dumps(row), flush=True)
+                    rows.append(row)
+    result = {
+        "device": device_description(),
+        "settings": {
+            "what": "Trainer.iteration: one critic and one generator update on real embedded MNIST x SynDigits "
+            "batches (SynDigits stands in for SVHN; same shapes), latent (16, 8, 8), L1; no logging or checkpoints",
+            "models": {name: {"model": m["model"], **m["objective"]} for name, m in MODELS.items()},
+            "estimators": ESTIMATORS,
+            "warmup_iterations": args.warmup,
+            "min_seconds": args.min_seconds,
+            "peak": f"best of 5 rounds of 4 products of {PEAK_SIDE}x{PEAK_SIDE} matrices in the row's precision",
+        },
+        "rows": rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out / "throughput.json", json.dumps(result, indent=2) + "\n")
+    plot(rows, args.out / "throughput.png")
+    print(f"wrote {args.out / 'throughput.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
