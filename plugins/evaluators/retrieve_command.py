@@ -24,7 +24,6 @@ import typer
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from wynerkit import hookimpl
 from wynerkit.cli_errors import reports_usage_errors
 from wynerkit.data_loading import fetch
 from wynerkit.errors import UsageError
@@ -32,8 +31,8 @@ from wynerkit.evaluation import eval_context
 from wynerkit.figures import save_png
 from wynerkit.plugins import get_host
 from wynerkit.trained_run import Which, open_trained
-from wynerkit_plugins.evaluators.retrieval import Gallery, Mode, Pairing, relevance, resolve_mode, test_gallery
 from wynerkit_plugins.evaluators.retrieval_figure import retrieval_figure
+from wynerkit_plugins.evaluators.retrieval_items import Gallery, Mode, Pairing, relevance, resolve_mode, test_gallery
 from wynerkit_plugins.evaluators.retrieval_metrics import nearest
 
 BATCH = 512
@@ -205,9 +204,3 @@ def add_retrieve_command(cli: typer.Typer) -> None:
                 marks,
             )
             typer.echo(f"wrote {save_png(picture, figure)}", err=True)
-
-
-@hookimpl
-def wynerkit_register_commands(cli: typer.Typer) -> None:
-    """Add ``wynerkit retrieve``."""
-    add_retrieve_command(cli)

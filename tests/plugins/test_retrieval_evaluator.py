@@ -16,7 +16,6 @@ from wynerkit.errors import UsageError
 from wynerkit.evaluation import EvaluationFailed
 from wynerkit.figure_grid import layout_for
 from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs
-from wynerkit_plugins.evaluators.retrieval import resolve_mode
 from wynerkit_plugins.evaluators.retrieval_figure import (
     CORRECT_COLOUR,
     FRAME,
@@ -25,6 +24,7 @@ from wynerkit_plugins.evaluators.retrieval_figure import (
     WRONG_COLOUR,
     retrieval_figure,
 )
+from wynerkit_plugins.evaluators.retrieval_items import resolve_mode
 from wynerkit_plugins.evaluators.retrieve_command import image_as_item
 
 SIZES = {"train": 20, "valid": 10, "test": 300}
