@@ -13,8 +13,9 @@ does per step, without logging or checkpoints):
 - ``peak_gflops``: the matmul peak of that precision, measured in the same process right before the
   row (best of several 2048 x 2048 products in fp32 or bf16);
 - ``mfu``: achieved GFLOP/s (``gflop_per_iter`` x iterations / seconds) over ``peak_gflops``;
-- ``peak_mem_mb``: on CPU the largest resident-memory growth over the process's size before the
-  timed iterations (sampled every 2 ms); on CUDA ``torch.cuda.max_memory_allocated``.
+- ``peak_mem_mb``: on CPU the peak resident memory of the row's process (each row runs in a fresh
+  one) beyond what importing torch and wynerkit took: data, networks, optimiser state and the
+  iterations' activations; on CUDA ``torch.cuda.max_memory_allocated``.
 
 Writes ``benchmarks/results/throughput.json``: ``{"device", "settings", "rows": [{"preset", "model",
 "batch", "precision", "pairs_per_s", "gflop_per_iter", "peak_gflops", "mfu", "peak_mem_mb", ...}]}``
@@ -29,11 +30,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
+import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,11 @@ ESTIMATORS = {  # the critics of specs/paper/mnist-syndigits-addone.yaml and spe
     "cpu": {"name": "adversarial-js", "hidden": 256, "embed": 128, "instance_noise": 0.25},
 }
 PEAK_SIDE = 2048
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+EMULATED_SHARE = 0.1
+"""bf16 counts as emulated when its matmul peak is below this share of fp32's (no avx512_bf16 / AMX)."""
+SKIPPED_WHEN_EMULATED = ("paper",)
+"""Presets whose bf16 rows are skipped (and recorded as skipped) where bf16 is emulated."""
 
 
 def spec_for(preset: str, model: str, batch: int, precision: str) -> dict[str, Any]:
@@ -100,19 +105,29 @@ def spec_for(preset: str, model: str, batch: int, precision: str) -> dict[str, A
     }
 
 
-def matmul_peak(dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
-    """GFLOP/s of the best of ``repeats`` timed rounds of 2048 x 2048 matrix products in ``dtype``."""
+def matmul_peak(dtype: torch.dtype, device: torch.device, repeats: int = 5, round_seconds: float = 0.25) -> float:
+    """GFLOP/s of the best of ``repeats`` timed rounds of 2048 x 2048 matrix products in ``dtype``.
+
+    A round repeats the product for about ``round_seconds`` (one product at least), so a precision the
+    hardware only emulates (bf16 without avx512_bf16 / AMX: about 1 GFLOP/s) is measured in seconds too.
+    """
     a = torch.randn(PEAK_SIDE, PEAK_SIDE, device=device).to(dtype)
     b = torch.randn(PEAK_SIDE, PEAK_SIDE, device=device).to(dtype)
-    products = 4
+    side = PEAK_SIDE
+    sync(device)
+    started = time.perf_counter()
+    torch.mm(a[:256, :256], b[:256, :256])  # a small warm-up product sizes the rounds
+    sync(device)
+    if time.perf_counter() - started > 0.01:  # emulated: measure on 512 x 512 (the rate is size-independent)
+        side, a, b = 512, a[:512, :512].contiguous(), b[:512, :512].contiguous()
     best = 0.0
     for _ in range(repeats + 1):  # the first round warms up
-        sync(device)
-        started = time.perf_counter()
-        for _ in range(products):
+        products, started = 0, time.perf_counter()
+        while products == 0 or time.perf_counter() - started < round_seconds:
             torch.mm(a, b)
-        sync(device)
-        best = max(best, 2 * PEAK_SIDE**3 * products / (time.perf_counter() - started) / 1e9)
+            sync(device)
+            products += 1
+        best = max(best, 2 * side**3 * products / (time.perf_counter() - started) / 1e9)
     return best
 
 
@@ -121,43 +136,22 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def resident_mb() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * 4096 / 2**20
-
-
-@contextmanager
-def peak_memory(device: torch.device) -> Iterator[dict[str, float]]:
-    """Yields a dict whose ``mb`` is, on exit, the peak memory growth of the block (see the module docstring)."""
-    out: dict[str, float] = {}
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        yield out
-        out["mb"] = (torch.cuda.max_memory_allocated(device) - before) / 2**20
-        return
-    base, peak, done = resident_mb(), [0.0], threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], resident_mb())
-            time.sleep(0.002)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        yield out
-    finally:
-        done.set()
-        watcher.join()
-        out["mb"] = max(peak[0], resident_mb()) - base
+def high_water_mb() -> float:
+    """This process's peak resident memory so far (Linux ``VmHWM``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def measure(host: PluginHost, spec: dict[str, Any], min_seconds: float, warmup: int) -> dict[str, Any]:
     """Time, count and size one row's iterations."""
     validated = build_run_spec_model(host.registry).model_validate(spec)
+    imported = high_water_mb()  # wynerkit and torch loaded, nothing of the row built yet
     parts = assemble(validated, host.registry)
     device = parts.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(parts, Path(run_dir))
         split = parts.data.split("train")
@@ -170,16 +164,17 @@ def measure(host: PluginHost, spec: dict[str, Any], min_seconds: float, warmup: 
         with FlopCounterMode(display=False) as counter:
             trainer.iteration(batches[0], warmup + 1)
         flops = counter.get_total_flops()
-        peak = matmul_peak(torch.bfloat16 if validated.train.precision == "bf16" else torch.float32, device)
-        iterations, started = 0, 0.0
-        with peak_memory(device) as memory:
-            sync(device)
-            started = time.perf_counter()
-            while iterations < 3 or time.perf_counter() - started < min_seconds:
-                trainer.iteration(batches[iterations % len(batches)], warmup + 2 + iterations)
-                iterations += 1
-            sync(device)
-            seconds = time.perf_counter() - started
+        peak = matmul_peak(DTYPES[validated.train.precision], device)
+        iterations = 0
+        sync(device)
+        started = time.perf_counter()
+        while iterations < 3 or time.perf_counter() - started < min_seconds:
+            trainer.iteration(batches[iterations % len(batches)], warmup + 2 + iterations)
+            iterations += 1
+        sync(device)
+        seconds = time.perf_counter() - started
+    on_gpu = device.type == "cuda"
+    memory = torch.cuda.max_memory_allocated(device) / 2**20 if on_gpu else high_water_mb() - imported
     batch = validated.train.batch_size
     achieved = flops * iterations / seconds / 1e9
     return {
@@ -190,8 +185,15 @@ def measure(host: PluginHost, spec: dict[str, Any], min_seconds: float, warmup: 
         "achieved_gflops": round(achieved, 1),
         "peak_gflops": round(peak, 1),
         "mfu": round(achieved / peak, 3),
-        "peak_mem_mb": round(memory["mb"], 1),
+        "peak_mem_mb": round(memory, 1),
     }
+
+
+def measure_in_subprocess(row: dict[str, Any], min_seconds: float, warmup: int) -> dict[str, Any]:
+    """``measure`` in a fresh process, so each row's memory peak and allocator start clean."""
+    command = [sys.executable, __file__, "--row", json.dumps(row), "--min-seconds", str(min_seconds)]
+    done = subprocess.run([*command, "--warmup", str(warmup)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def device_description() -> dict[str, Any]:
@@ -254,15 +256,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-seconds", type=float, default=8.0, help="time each row at least this long")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: measure one row (JSON) and print it
     args = parser.parse_args(argv)
-    host = PluginHost.load(discover(builtin_only=True), blocked=())
-    rows = []
+    if args.row:
+        row = json.loads(args.row)
+        host = PluginHost.load(discover(builtin_only=True), blocked=())
+        spec = spec_for(row["preset"], row["model"], row["batch"], row["precision"])
+        print(json.dumps(measure(host, spec, args.min_seconds, args.warmup)))
+        return 0
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    peaks = {precision: matmul_peak(DTYPES[precision], device) for precision in args.precisions.split(",")}
+    emulated = peaks.get("bf16", 0.0) < EMULATED_SHARE * peaks.get("fp32", 0.0)
+    rows, skipped = [], []
     for preset in args.presets.split(","):
         for model in args.models.split(","):
             for batch in map(int, args.batches.split(",")):
                 for precision in args.precisions.split(","):
                     row = {"preset": preset, "model": model, "batch": batch, "precision": precision}
-                    row |= measure(host, spec_for(preset, model, batch, precision), args.min_seconds, args.warmup)
+                    if precision == "bf16" and emulated and preset in SKIPPED_WHEN_EMULATED:
+                        skipped.append(
+                            row
+                            | {
+                                "why": f"bf16 matmul is emulated here ({peaks['bf16']:.1f} GFLOP/s "
+                                f"against {peaks['fp32']:.0f} in fp32): one iteration would take minutes"
+                            }
+                        )
+                        continue
+                    row |= measure_in_subprocess(row, args.min_seconds, args.warmup)
                     print(json.dumps(row), flush=True)
                     rows.append(row)
     result = {
@@ -276,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
             "min_seconds": args.min_seconds,
             "peak": f"best of 5 rounds of 4 products of {PEAK_SIDE}x{PEAK_SIDE} matrices in the row's precision",
         },
+        "matmul_peak_gflops": {precision: round(peak, 1) for precision, peak in peaks.items()},
         "rows": rows,
+        "skipped": skipped,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "throughput.json", json.dumps(result, indent=2) + "\n")

@@ -16,11 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
-from test_training import metrics, wait_for_checkpoint
+from test_training import assert_same_metrics, metrics, wait_for_checkpoint
 from typer.testing import CliRunner
 
 from wynerkit.assembly import assemble
@@ -183,12 +182,7 @@ def test_a_killed_torchrun_run_resumes_under_torchrun_like_an_uninterrupted_one(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     resumed_from = json.loads((run_dir / "summary.json").read_text())["resumed_from_step"]
     assert 0 < resumed_from < 400 and resumed_from % 13 == 0
-    mine, theirs = metrics(run_dir), metrics(reference_dir)
-    assert [r["step"] for r in mine] == [r["step"] for r in theirs]
-    for a, b in zip(mine, theirs, strict=True):
-        assert a.keys() == b.keys()
-        for key, value in b.items():
-            assert a[key] == pytest.approx(value, abs=1e-5, rel=0), (a["step"], key)
+    assert_same_metrics(metrics(run_dir), metrics(reference_dir))
 
     # one process cannot continue what two started (their random streams are per process)
     alone = CliRunner().invoke(build_app(builtin_host), ["run", "--resume", str(run_dir)])

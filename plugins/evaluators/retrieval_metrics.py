@@ -284,22 +284,13 @@ def mean_average_precision(
     query_labels: Tensor,
     gallery_labels: Tensor,
     chunk_size: int = DEFAULT_CHUNK,
+    *,
+    interpolated: bool = False,
 ) -> float:
-    """Standard (non-interpolated) mAP@all over the queries that have a relevant gallery item."""
+    """mAP@all over the queries that have a relevant gallery item: standard (non-interpolated), or with
+    ``interpolated`` the authors' variant (never lower than the standard one)."""
     scores = ranking_scores(queries, gallery, query_labels, gallery_labels, chunk_size=chunk_size)
-    return scores.mean_average_precision()
-
-
-def mean_average_precision_interpolated(
-    queries: Tensor,
-    gallery: Tensor,
-    query_labels: Tensor,
-    gallery_labels: Tensor,
-    chunk_size: int = DEFAULT_CHUNK,
-) -> float:
-    """Interpolated mAP@all (the authors' variant; never lower than the standard one), same queries."""
-    scores = ranking_scores(queries, gallery, query_labels, gallery_labels, chunk_size=chunk_size)
-    return scores.mean_average_precision(interpolated=True)
+    return scores.mean_average_precision(interpolated=interpolated)
 
 
 def match_ranks(queries: Tensor, gallery: Tensor, match: Tensor, chunk_size: int = DEFAULT_CHUNK) -> Tensor:
@@ -345,7 +336,6 @@ __all__ = [
     "accuracy_at_k",
     "cosine_similarities",
     "mean_average_precision",
-    "mean_average_precision_interpolated",
     "match_ranks",
     "nearest",
     "precision_at_k",

@@ -16,7 +16,6 @@ from wynerkit_plugins.evaluators.retrieval_metrics import (
     cosine_similarities,
     match_ranks,
     mean_average_precision,
-    mean_average_precision_interpolated,
     nearest,
     precision_at_k,
     ranking_scores,
@@ -177,7 +176,7 @@ def test_a_hand_ranked_query():
     standard = (1 / 2 + 2 / 3 + 3 / 5) / 3
     interpolated = (2 / 3 + 2 / 3 + 3 / 5) / 3  # rank 2's precision 1/2 is lifted to rank 3's 2/3
     assert mean_average_precision(query, gallery, query_label, labels) == pytest.approx(standard, abs=1e-6)
-    assert mean_average_precision_interpolated(query, gallery, query_label, labels) == pytest.approx(
+    assert mean_average_precision(query, gallery, query_label, labels, interpolated=True) == pytest.approx(
         interpolated, abs=1e-6
     )
     assert precision_at_k(query, gallery, query_label, labels, 3) == pytest.approx(2 / 3)
