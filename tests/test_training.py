@@ -18,12 +18,13 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from wynerkit import CriticLoss, NoParams, hookimpl
+from wynerkit.assembly import assemble
 from wynerkit.checkpoint import read_checkpoint, step_checkpoints
 from wynerkit.cli import build_app
 from wynerkit.plugins import PluginHost, PluginSource, discover
 from wynerkit.runs import create_run_dir
 from wynerkit.spec_loading import load_spec
-from wynerkit.trainer import TrainingDiverged
+from wynerkit.trainer import Trainer, TrainingDiverged
 from wynerkit.training_run import train_run
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"
@@ -244,3 +245,12 @@ def test_bf16_autocast_changes_the_arithmetic_slightly_and_keeps_float32_weights
     for fp32, bf16 in zip(results["fp32"], results["bf16"], strict=True):
         assert fp32 != bf16, "bf16 autocast was not in effect"
         assert abs(fp32 - bf16) < 0.05 * abs(fp32) + 0.05  # bfloat16 keeps about 3 significant digits
+
+
+def test_the_trainer_tells_the_training_split_every_epoch(tmp_path, builtin_host):
+    run_dir, spec = start(tmp_path, builtin_host, "train.max_steps=70")  # 31 steps per epoch: epochs 0, 1, 2
+    parts = assemble(spec, builtin_host.registry)
+    seen: list[int] = []
+    parts.data.split("train").set_epoch = seen.append  # the split object the trainer will read
+    Trainer(parts, run_dir).fit()
+    assert seen == [0, 1, 2]

@@ -120,6 +120,8 @@ class Trainer:
         main = self.cluster.is_main
         with StepProgress(self.total, pos.step, quiet=not main) as progress:
             while pos.step < self.total:
+                if hasattr(self.train_split, "set_epoch"):  # e.g. Sketchy redraws each sketch's photo per epoch
+                    self.train_split.set_epoch(pos.epoch)
                 batches = epoch_batches(self.train_split, tr.batch_size, self.parts.spec.seed, pos.epoch)
                 while pos.batch < len(batches) and pos.step < self.total:
                     indices = self.cluster.shard(batches[pos.batch])
