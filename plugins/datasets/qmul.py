@@ -182,7 +182,7 @@ class Qmul:
         """A sketch image file as the x items are made: grey, resized, inverted as ``invert`` says; ``[1, 1, S, S]``."""
         try:
             with Image.open(path) as opened:
-                grey = np.asarray(opened.convert("L"), dtype=np.uint8)
+                grey = np.array(opened.convert("L"), dtype=np.uint8)  # a writable copy for torch
         except (UnidentifiedImageError, OSError) as exc:
             raise ValueError(f"not an image file ({exc})") from None
         if grey.shape[0] != grey.shape[1]:  # the dataset's images are square; stretching would distort the sketch
