@@ -36,6 +36,7 @@ from sweep_results import (
     add_sweep_options,
     budget,
     cell_rows,
+    full_model_cell,
     load_spec,
     require_data_root,
     run_sweep,
@@ -108,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
     }
     sweeps = {f"_{name}": args.out / name for name in args.sets}
-    full_model = f"objective.lambda_ci=0.1__seed={args.seeds.split(',')[0]}"
-    path = write_results(args.results, "qmul_retrieval", result, sweeps, figure_cell=full_model)
+    path = write_results(args.results, "qmul_retrieval", result, sweeps, figure_cell=full_model_cell(args.seeds))
     for name in args.sets:
         print(f"## {name} (floor acc@1 {FLOOR[name]['acc@1']}, acc@10 {FLOOR[name]['acc@10']})")
         print((args.out / name / "sweep.md").read_text())

@@ -26,6 +26,7 @@ import torch
 import yaml
 
 from wynerkit.atomic import write_text_atomic
+from wynerkit.sweep import Cell
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERLAYS = ROOT / "specs" / "overlays"
@@ -134,6 +135,11 @@ def budget(spec: Mapping[str, Any], steps: int | None, **extra: Any) -> dict[str
         "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__} (CPU), one cell at a time",
         **extra,
     }
+
+
+def full_model_cell(seeds: str) -> str:
+    """The directory name of the full model's cell (lambda_ci 0.1, first seed), as ``wynerkit sweep`` names it."""
+    return Cell({"objective.lambda_ci": 0.1, "seed": int(seeds.split(",")[0])}).name
 
 
 def write_results(

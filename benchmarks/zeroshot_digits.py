@@ -31,6 +31,7 @@ from sweep_results import (
     add_sweep_options,
     budget,
     cell_rows,
+    full_model_cell,
     load_spec,
     require_data_root,
     run_sweep,
@@ -68,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         "evaluators": spec["evaluate"],
         "rows": cell_rows(args.out, spec["objective"]["lambda_ci"], KEPT, {"dataset": DATASET}),
     }
-    full_model = f"objective.lambda_ci=0.1__seed={args.seeds.split(',')[0]}"
-    path = write_results(args.results, "zeroshot_digits", result, {"": args.out}, figure_cell=full_model)
+    path = write_results(
+        args.results, "zeroshot_digits", result, {"": args.out}, figure_cell=full_model_cell(args.seeds)
+    )
     print((args.out / "sweep.md").read_text())
     print(f"wrote {path}")
     return code

@@ -100,7 +100,7 @@ def _crossed(row_values: Tensor, col_values: Tensor) -> tuple[Tensor, Tensor]:
 # --- pictures ------------------------------------------------------------------------------
 
 
-def _pictures(modality: Modality, batch: Tensor) -> list[np.ndarray]:
+def item_pictures(modality: Modality, batch: Tensor) -> list[np.ndarray]:
     """One picture per item, each drawn on its own by the modality (on CPU)."""
     items = batch.detach().cpu()
     return [
@@ -179,7 +179,7 @@ def joint_panel(model: BimodalModel, rows: int, cols: int, generator: torch.Gene
         z_cells, u_cells = _crossed(z, u)
         _, v_cells = _crossed(z, v)
         x, y = model.decode(z_cells, u_cells, v_cells).require("x", "y")
-    pairs = zip(_pictures(model.x_modality, x), _pictures(model.y_modality, y), strict=True)
+    pairs = zip(item_pictures(model.x_modality, x), item_pictures(model.y_modality, y), strict=True)
     return tile(_rows_of([join(pair, "across", PAIR_GAP) for pair in pairs], cols), line=JOINT_LINE)
 
 
@@ -195,8 +195,8 @@ def _conditioned_rows(model: BimodalModel, direction: Direction, inputs: Tensor,
     """Row r: the input r, then the outputs generated from it."""
     source, target = _ROUTES[direction]
     cols = outputs.shape[0] // inputs.shape[0]
-    body = _rows_of(_pictures(_modality(model, target), outputs), cols)
-    return [[first, *row] for first, row in zip(_pictures(_modality(model, source), inputs), body, strict=True)]
+    body = _rows_of(item_pictures(_modality(model, target), outputs), cols)
+    return [[first, *row] for first, row in zip(item_pictures(_modality(model, source), inputs), body, strict=True)]
 
 
 def conditional_panel(
@@ -234,7 +234,7 @@ def style_panel(
         refs = _on_model(model, target, references, "references")
         styles = _encode_local(model, target, model.encode_z(**{target: refs}), refs)
         outputs = _transferred(model, direction, data, styles)
-    top: list[Cell] = [None, *_pictures(_modality(model, target), references)]
+    top: list[Cell] = [None, *item_pictures(_modality(model, target), references)]
     return tile([top, *_conditioned_rows(model, direction, inputs, outputs)], header_row=True, header_col=True)
 
 

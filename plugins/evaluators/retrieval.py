@@ -33,14 +33,14 @@ so an x paired with y items of two classes, or in instance mode with two y items
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import torch
 import typer
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from wynerkit import BuildContext, ComponentParams, EvalContext, hookimpl
-from wynerkit.data_loading import fetch
+from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.figures import save_png
 from wynerkit.hookspecs import Register
 from wynerkit_plugins.evaluators.coherence import chosen_positions
@@ -115,7 +115,7 @@ class RetrievalEvaluator:
         if mode == "instance":
             pairing.require_one_match(name)
         else:
-            self._check_classes(test, pairing, name)
+            pairing.require_one_class(test, name)
         gallery = test_gallery(run, test, pairing, mode, p.batch_size)
         if mode == "instance":
             ranks = match_ranks(queries, gallery.codes, match.to(queries.device), p.chunk_size)
@@ -130,7 +130,7 @@ class RetrievalEvaluator:
         metrics[f"{PREFIX}queries"] = float(len(queries))
         metrics[f"{PREFIX}gallery"] = float(len(gallery.codes))
         if p.figure_queries:
-            shown = torch.linspace(0, len(chosen) - 1, min(p.figure_queries, len(chosen))).round().long().unique()
+            shown = torch.tensor(evenly_spaced(chosen, p.figure_queries))
             _, found = nearest(queries[shown], gallery.codes, min(p.figure_top, len(gallery.codes)), p.chunk_size)
             marks = relevance(mode, found, gallery, query_labels[shown], match[shown])
             picture = retrieval_figure(
@@ -142,20 +142,6 @@ class RetrievalEvaluator:
             )
             save_png(picture, run.figures_dir / FIGURE)
         return metrics
-
-    @staticmethod
-    def _check_classes(split: Any, pairing: Pairing, name: str) -> None:
-        """Every pair of a query must name the same class (checked where the split exposes ``y_labels``)."""
-        if not hasattr(split, "y_labels") or not hasattr(split, "y_index"):
-            return
-        item_classes = torch.as_tensor(split.y_labels)[torch.as_tensor(split.y_index).long()]
-        query_classes = item_classes[pairing.query_items]
-        mixed = (item_classes != query_classes[pairing.query_of_item]).nonzero()
-        if len(mixed):
-            raise ValueError(
-                f"category retrieval needs one class per query, but dataset {name!r} pairs the x of test item "
-                f"{int(mixed[0])} with y items of several classes"
-            )
 
 
 def make_retrieval(params: RetrievalParams, context: BuildContext) -> RetrievalEvaluator:

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from wynerkit import Modality
 from wynerkit.figure_grid import check_picture, tile
+from wynerkit.figures import item_pictures
 
 FRAME = 2
 """Pixel width of the coloured frame around every picture."""
@@ -33,11 +34,6 @@ def framed(picture: np.ndarray, colour: tuple[int, int, int], width: int = FRAME
     out[...] = np.asarray(colour, dtype=np.uint8)
     out[width : width + h, width : width + w] = picture
     return out
-
-
-def picture_of(modality: Modality, item: Tensor) -> np.ndarray:
-    """What the modality draws for one item."""
-    return check_picture(modality.to_grid(item.detach().cpu()[None], nrow=1), "Modality.to_grid output")
 
 
 def result_colour(correct: bool | None) -> tuple[int, int, int]:
@@ -63,13 +59,13 @@ def retrieval_figure(
             f"{len(results)} result rows and {len(correct)} mark rows"
         )
     rows = []
-    for query, found, marks in zip(queries, results, correct, strict=True):
+    for query, found, marks in zip(item_pictures(query_modality, queries), results, correct, strict=True):
         if len(marks) != len(found):
             raise ValueError(f"need one mark per result, got {len(marks)} marks for {len(found)} results")
-        cells = [framed(picture_of(query_modality, query), QUERY_COLOUR)]
+        cells = [framed(query, QUERY_COLOUR)]
         cells += [
-            framed(picture_of(gallery_modality, item), result_colour(mark))
-            for item, mark in zip(found, marks, strict=True)
+            framed(item, result_colour(mark))
+            for item, mark in zip(item_pictures(gallery_modality, found), marks, strict=True)
         ]
         rows.append(cells)
     return tile(rows, header_col=True)

@@ -63,6 +63,19 @@ class Pairing:
         match = gallery_of_item[query_items]
         return cls(query_items, gallery_items, match, query_of_item, gallery_of_item)
 
+    def require_one_class(self, split: Any, name: str) -> None:
+        """Category retrieval needs every pair of a query to name one class (checked where there are ``y_labels``)."""
+        if not hasattr(split, "y_labels") or not hasattr(split, "y_index"):
+            return
+        item_classes = torch.as_tensor(split.y_labels)[torch.as_tensor(split.y_index).long()]
+        query_classes = item_classes[self.query_items]
+        mixed = (item_classes != query_classes[self.query_of_item]).nonzero()
+        if len(mixed):
+            raise ValueError(
+                f"category retrieval needs one class per query, but dataset {name!r} pairs the x of test item "
+                f"{int(mixed[0])} with y items of several classes"
+            )
+
     def require_one_match(self, name: str) -> None:
         """Instance retrieval needs every pair of a query to hold the same y."""
         mixed = (self.gallery_of_item != self.match[self.query_of_item]).nonzero()
@@ -87,9 +100,9 @@ def encode_items(
     return torch.cat(codes), torch.cat(labels)
 
 
-def encode_gallery(run: EvalContext, items: Tensor, batch_size: int) -> Tensor:
-    """q(z|y) of a ``gallery()`` tensor of y items."""
-    return torch.cat([run.model.encode_z(y=chunk.to(run.device)) for chunk in items.split(batch_size)])
+def encode(run: EvalContext, items: Tensor, side: Literal["x", "y"], batch_size: int) -> Tensor:
+    """q(z|x) or q(z|y) of a tensor of x or y items (a ``gallery()``, or query files), ``batch_size`` at a time."""
+    return torch.cat([run.model.encode_z(**{side: chunk.to(run.device)}) for chunk in items.split(batch_size)])
 
 
 def require_labels(labels: Tensor, name: str) -> None:
@@ -114,7 +127,7 @@ def test_gallery(run: EvalContext, test: Any, pairing: Pairing, mode: Mode, batc
     """The gallery of a test split: its ``gallery()`` in category mode when it has one, else its distinct y items."""
     if mode == "category" and hasattr(test, "gallery"):
         items, labels = test.gallery()
-        return Gallery(encode_gallery(run, items, batch_size), torch.as_tensor(labels).long().cpu(), items.__getitem__)
+        return Gallery(encode(run, items, "y", batch_size), torch.as_tensor(labels).long().cpu(), items.__getitem__)
     codes, labels = encode_items(run, test, pairing.gallery_items, "y", batch_size)
     return Gallery(codes, labels, lambda positions: fetch(test, pairing.gallery_items[positions].tolist())["y"])
 

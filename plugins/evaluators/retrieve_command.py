@@ -25,14 +25,22 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from wynerkit.cli_errors import reports_usage_errors
-from wynerkit.data_loading import fetch
+from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.errors import UsageError
 from wynerkit.evaluation import eval_context
 from wynerkit.figures import save_png
 from wynerkit.plugins import get_host
 from wynerkit.trained_run import Which, open_trained
 from wynerkit_plugins.evaluators.retrieval_figure import retrieval_figure
-from wynerkit_plugins.evaluators.retrieval_items import Gallery, Mode, Pairing, relevance, resolve_mode, test_gallery
+from wynerkit_plugins.evaluators.retrieval_items import (
+    Gallery,
+    Mode,
+    Pairing,
+    encode,
+    relevance,
+    resolve_mode,
+    test_gallery,
+)
 from wynerkit_plugins.evaluators.retrieval_metrics import nearest
 
 BATCH = 512
@@ -101,8 +109,7 @@ def file_queries(paths: list[Path], data: Any, shape: tuple[int, ...]) -> Querie
 
 def test_queries(test: Any, pairing: Pairing, n: int) -> Queries:
     """``n`` evenly spaced distinct test queries, with their class and the gallery position of their match."""
-    size = len(pairing.query_items)
-    chosen = torch.linspace(0, size - 1, min(n, size)).round().long().unique()
+    chosen = torch.tensor(evenly_spaced(pairing.query_items, n))
     batch = fetch(test, pairing.query_items[chosen].tolist())
     names = [f"test query {int(i)}" for i in chosen]
     return Queries(batch["x"], names, torch.as_tensor(batch["y_label"]).long(), pairing.match[chosen])
@@ -185,7 +192,7 @@ def add_retrieve_command(cli: typer.Typer) -> None:
             k = min(top, len(gallery.codes))
             records, drawn = [], []
             for queries in asked:
-                codes = torch.cat([parts.model.encode_z(x=c.to(parts.device)) for c in queries.items.split(BATCH)])
+                codes = encode(context, queries.items, "x", BATCH)
                 cosines, found = nearest(codes, gallery.codes, k)
                 records += result_rows(queries, gallery, chosen_mode, found.cpu(), cosines.cpu())
                 drawn.append((queries.items, found.cpu()))
