@@ -1,15 +1,17 @@
 """Training throughput of one wynerkit iteration: pairs/s, FLOPs, achieved GFLOP/s, MFU and memory.
 
 For each size preset (``cpu``, ``paper``), model (the variational Wyner model with the paper's
-MNIST-SVHN objective, the same model with the zero-shot SBIR objective, IIAE), batch (64, 256) and
-precision (``fp32``; ``bf16`` = ``train.precision: bf16`` autocast) it builds the run's trainer from a
-spec, takes real MNIST x SynDigits training batches (embedded data, no download) and times
-``Trainer.iteration`` (one critic update and one generator update, exactly what ``wynerkit run``
-does per step, without logging or checkpoints):
+MNIST-SVHN objective, the same model with the zero-shot SBIR objective, IIAE), batch (64, 256),
+precision (``fp32``; ``bf16`` = ``train.precision: bf16`` autocast) and execution switch (``plain``;
+``channels_last`` = ``train.channels_last: true``; ``compile`` = ``train.compile: true``; each measured
+on its own, or joined with ``+``) it builds the run's trainer from a spec, takes real MNIST x SynDigits
+training batches (embedded data, no download) and times ``Trainer.iteration`` (one critic update and one
+generator update, exactly what ``wynerkit run`` does per step, without logging or checkpoints):
 
 - ``pairs_per_s``: batch x iterations / seconds, after warm-up iterations;
 - ``gflop_per_iter``: matmul and convolution FLOPs of one iteration, forward and backward, counted by
-  ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add);
+  ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add; compiled rows count an eager
+  iteration, as compiled kernels bypass the counter: the arithmetic is the same);
 - ``peak_gflops``: the matmul peak of that precision, measured in the same process right before the
   row (best of several 2048 x 2048 products in fp32 or bf16);
 - ``mfu``: achieved GFLOP/s (``gflop_per_iter`` x iterations / seconds) over ``peak_gflops``;
@@ -18,16 +20,18 @@ does per step, without logging or checkpoints):
   iterations' activations; on CUDA ``torch.cuda.max_memory_allocated``.
 
 Writes ``benchmarks/results/throughput.json``: ``{"device", "settings", "rows": [{"preset", "model",
-"batch", "precision", "pairs_per_s", "gflop_per_iter", "peak_gflops", "mfu", "peak_mem_mb", ...}]}``
+"batch", "precision", "switch", "pairs_per_s", "gflop_per_iter", "peak_gflops", "mfu", "peak_mem_mb", ...}]}``
 and ``throughput.png``. Run on an otherwise idle machine:
 
     python benchmarks/throughput.py [--presets cpu,paper] [--models ...] [--batches 64,256]
-        [--precisions fp32,bf16] [--min-seconds 8] [--out benchmarks/results]
+        [--precisions fp32,bf16] [--switches plain,channels_last,compile] [--min-seconds 8]
+        [--out benchmarks/results]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import subprocess
@@ -83,8 +87,21 @@ SKIPPED_WHEN_EMULATED = ("paper",)
 """Presets whose bf16 rows are skipped (and recorded as skipped) where bf16 is emulated."""
 
 
-def spec_for(preset: str, model: str, batch: int, precision: str) -> dict[str, Any]:
-    """The paper's add-one setting (latent 16, 8, 8; L1) with one preset, model, batch and precision."""
+SWITCHES = ("channels_last", "compile")
+"""The boolean ``train`` switches a row's ``switch`` may name (``plain``: none; ``a+b``: both)."""
+
+
+def switch_settings(switch: str) -> dict[str, bool]:
+    """The ``train`` fields of a row's switch, e.g. ``channels_last+compile`` -> both true."""
+    named = set() if switch == "plain" else set(switch.split("+"))
+    unknown = named - set(SWITCHES)
+    if unknown:
+        raise SystemExit(f"--switches: unknown switch(es) {sorted(unknown)}; use plain, {', '.join(SWITCHES)} or a+b")
+    return {name: name in named for name in SWITCHES}
+
+
+def spec_for(preset: str, model: str, batch: int, precision: str, switch: str = "plain") -> dict[str, Any]:
+    """The paper's add-one setting (latent 16, 8, 8; L1) with one preset, model, batch, precision and switch."""
     chosen = MODELS[model]
     x = {"name": "image", "channels": 1, "height": 28, "preset": preset, "loss": "l1"}
     if preset == "paper":
@@ -101,7 +118,13 @@ def spec_for(preset: str, model: str, batch: int, precision: str) -> dict[str, A
         },
         "estimator": None if chosen["model"] == "iiae" else ESTIMATORS[preset],
         "objective": chosen["objective"],
-        "train": {"max_steps": 10**6, "batch_size": batch, "precision": precision, "device": "auto"},
+        "train": {
+            "max_steps": 10**6,
+            "batch_size": batch,
+            "precision": precision,
+            "device": "auto",
+            **switch_settings(switch),
+        },
     }
 
 
@@ -161,7 +184,7 @@ def measure(host: PluginHost, spec: dict[str, Any], min_seconds: float, warmup: 
         ]
         for number in range(1, warmup + 1):
             trainer.iteration(batches[number % len(batches)], number)
-        with FlopCounterMode(display=False) as counter:
+        with torch.compiler.set_stance("force_eager"), FlopCounterMode(display=False) as counter:
             trainer.iteration(batches[0], warmup + 1)
         flops = counter.get_total_flops()
         peak = matmul_peak(DTYPES[validated.train.precision], device)
@@ -214,34 +237,29 @@ def device_description() -> dict[str, Any]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    """pairs/s per row, one bar group per (preset, model, batch), fp32 beside bf16."""
+    """pairs/s per row, one bar group per (preset, model, batch), a bar per precision and switch."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     groups = sorted({(r["preset"], r["model"], r["batch"]) for r in rows})
-    precisions = sorted({r["precision"] for r in rows}, key=["fp32", "bf16"].index)
-    fig, ax = plt.subplots(figsize=(max(6, len(groups) * 0.9), 3.6))
-    width = 0.8 / len(precisions)
-    for i, precision in enumerate(precisions):
-        values = [
-            next(
-                (
-                    r["pairs_per_s"]
-                    for r in rows
-                    if (r["preset"], r["model"], r["batch"]) == g and r["precision"] == precision
-                ),
-                0,
-            )
-            for g in groups
-        ]
-        ax.bar([j + i * width for j in range(len(groups))], values, width, label=precision)
+    variants = list(dict.fromkeys((r["precision"], r["switch"]) for r in rows))
+    fig, ax = plt.subplots(figsize=(max(6, len(groups) * 1.2), 3.8))
+    width = 0.8 / len(variants)
+    for i, variant in enumerate(variants):
+        speed = {
+            (r["preset"], r["model"], r["batch"]): r["pairs_per_s"]
+            for r in rows
+            if (r["precision"], r["switch"]) == variant
+        }
+        values = [speed.get(g, 0) for g in groups]
+        ax.bar([j + i * width for j in range(len(groups))], values, width, label=" ".join(variant))
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(groups))])
     ax.set_xticklabels([f"{p}\n{m}\nB={b}" for p, m, b in groups], fontsize=6)
     ax.set_yscale("log")
     ax.set_ylabel("training pairs / s")
-    ax.legend()
+    ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -253,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--batches", default="64,256")
     parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument(
+        "--switches", default="plain,channels_last,compile", help="execution switches, each measured on its own"
+    )
     parser.add_argument("--min-seconds", type=float, default=8.0, help="time each row at least this long")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -261,18 +282,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.row:
         row = json.loads(args.row)
         host = PluginHost.load(discover(builtin_only=True), blocked=())
-        spec = spec_for(row["preset"], row["model"], row["batch"], row["precision"])
+        spec = spec_for(row["preset"], row["model"], row["batch"], row["precision"], row["switch"])
         print(json.dumps(measure(host, spec, args.min_seconds, args.warmup)))
         return 0
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     peaks = {precision: matmul_peak(DTYPES[precision], device) for precision in args.precisions.split(",")}
     emulated = peaks.get("bf16", 0.0) < EMULATED_SHARE * peaks.get("fp32", 0.0)
+    switches = args.switches.split(",")
+    for switch in switches:  # an unknown switch fails before any row runs
+        switch_settings(switch)
     rows, skipped = [], []
     for preset in args.presets.split(","):
         for model in args.models.split(","):
             for batch in map(int, args.batches.split(",")):
-                for precision in args.precisions.split(","):
-                    row = {"preset": preset, "model": model, "batch": batch, "precision": precision}
+                for precision, switch in itertools.product(args.precisions.split(","), switches):
+                    row = {"preset": preset, "model": model, "batch": batch, "precision": precision, "switch": switch}
                     if precision == "bf16" and emulated and preset in SKIPPED_WHEN_EMULATED:
                         skipped.append(
                             row

@@ -80,6 +80,16 @@ class TrainSpec(StrictModel):
         description="bf16: losses computed under bfloat16 autocast (CPUs with avx512_bf16/AMX, recent GPUs); "
         "weights, optimiser state and checkpoints stay float32",
     )
+    channels_last: bool = Field(
+        False,
+        description="keep the networks' 4-D weights and the image batches in channels-last (NHWC) memory; "
+        "the same numbers, a different memory layout that some convolution kernels run faster on",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the networks of the model and the critic (their nn.Sequential parts: "
+        "trunks, decoders, head bodies); the first steps pay the compilation",
+    )
     log_every: PositiveInt = Field(50, description="write averaged metrics to metrics.jsonl every this many steps")
     checkpoint: CheckpointSpec = CheckpointSpec()
 

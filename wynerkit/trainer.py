@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from wynerkit.ema import EMA
 from wynerkit.errors import UsageError, WynerkitError
 from wynerkit.metrics_log import MetricsLog
 from wynerkit.progress import StepProgress
+from wynerkit.speedups import batch_to_channels_last, compile_sequentials, to_channels_last
 from wynerkit.step import TrainingStep
 
 CHECKPOINTS = "checkpoints"
@@ -93,6 +95,10 @@ class Trainer:
                 cluster.broadcast_parameters(network)
         if cluster.rank:  # weights were built from the run seed; this rank's draws get their own stream
             torch.manual_seed(cluster.seed(spec.seed))
+        networks = [n for n in (self.model, self.critic) if n is not None]
+        if tr.channels_last:
+            for network in networks:
+                to_channels_last(network)
         adam = {"betas": tr.betas, "amsgrad": tr.amsgrad}
         self.optimizers: dict[str, torch.optim.Optimizer] = {
             "model": torch.optim.Adam(self.model.parameters(), lr=tr.lr, **adam)
@@ -100,6 +106,9 @@ class Trainer:
         if self.critic is not None:
             self.optimizers["critic"] = torch.optim.Adam(self.critic.parameters(), lr=tr.critic_lr or tr.lr, **adam)
         self.ema = EMA(self.model, tr.ema)
+        if tr.compile:  # after the EMA's copy: evaluation runs the EMA model eagerly
+            for network in networks:
+                compile_sequentials(network)
         self.generator = torch.Generator(parts.device).manual_seed(cluster.seed(spec.seed))
         self.train_split = parts.data.split("train")
         self.steps_per_epoch = len(epoch_batches(self.train_split, tr.batch_size, spec.seed, 0))
@@ -144,36 +153,60 @@ class Trainer:
         """One critic phase and one generator phase on one minibatch; returns detached values to log."""
         tr = self.train_spec
         self.model.train()
-        step = TrainingStep(self.model, self.critic, batch, self.generator)
+        if tr.channels_last:
+            batch = batch_to_channels_last(batch)
         logged: dict[str, Tensor] = {}
-        if self.critic is not None and self.objective.critic_terms:
-            self.critic.train()
-            for _ in range(tr.critic_steps):
-                step.begin_critic_phase()
-                with self._precision():
-                    total, losses, accuracies = self.objective.critic_loss(step)
-                _check_finite(losses, number, "critic loss of term", self.cluster)
-                self._update("critic", total)
-            logged["loss.critic"] = total.detach()
-            logged.update({f"critic.{k}": v.detach() for k, v in losses.items()})
-            logged.update({f"accuracy.{k}": v for k, v in accuracies.items()})
-            self.critic.requires_grad_(False)
-        try:
-            for g in range(tr.generator_steps):
-                if g:  # the model changed: draw fresh samples
-                    step = TrainingStep(self.model, self.critic, batch, self.generator)
-                step.begin_generator_phase()
-                with self._precision():
-                    total, values = self.objective.generator_loss(step)
-                _check_finite(values, number, "generator loss of term", self.cluster)
-                self._update("model", total)
-                self.ema.update(self.model)
-        finally:
-            if self.critic is not None:
-                self.critic.requires_grad_(True)
+        with self._reusing_features():
+            step = TrainingStep(self.model, self.critic, batch, self.generator)
+            if self.critic is not None and self.objective.critic_terms:
+                logged.update(self._critic_phase(step, number))
+                self.critic.requires_grad_(False)
+            try:
+                total, values = self._generator_update(step, number)
+                for _ in range(1, tr.generator_steps):  # the model changed: fresh samples, fresh features
+                    with self._reusing_features():
+                        step = TrainingStep(self.model, self.critic, batch, self.generator)
+                        total, values = self._generator_update(step, number)
+            finally:
+                if self.critic is not None:
+                    self.critic.requires_grad_(True)
         logged["loss.generator"] = total.detach()
         logged.update({f"term.{k}": v.detach() for k, v in values.items()})
         return logged
+
+    def _critic_phase(self, step: TrainingStep, number: int) -> dict[str, Tensor]:
+        """``critic_steps`` critic updates on the step's samples; returns the values to log."""
+        self.critic.train()
+        for _ in range(self.train_spec.critic_steps):
+            step.begin_critic_phase()
+            with self._precision():
+                total, losses, accuracies = self.objective.critic_loss(step)
+            _check_finite(losses, number, "critic loss of term", self.cluster)
+            self._update("critic", total)
+        return {
+            "loss.critic": total.detach(),
+            **{f"critic.{k}": v.detach() for k, v in losses.items()},
+            **{f"accuracy.{k}": v for k, v in accuracies.items()},
+        }
+
+    def _generator_update(self, step: TrainingStep, number: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """One generator update from the step's samples (critic frozen); its total and term values."""
+        step.begin_generator_phase()
+        with self._precision():
+            total, values = self.objective.generator_loss(step)
+        _check_finite(values, number, "generator loss of term", self.cluster)
+        self._update("model", total)
+        self.ema.update(self.model)
+        return total, values
+
+    def _reusing_features(self) -> AbstractContextManager[object]:
+        """The model's scope for reusing encoder features within one set of samples, if it offers one.
+
+        ``reusing_features()`` is an optional model capability (``variational-wyner`` has it): inside,
+        encoding the same data tensor twice computes its trunk features once (docs/plugins.md).
+        """
+        reusing = getattr(self.model, "reusing_features", None)
+        return reusing() if reusing is not None else nullcontext()
 
     def _precision(self) -> torch.autocast:
         """bfloat16 autocast around the forward passes when ``train.precision`` is bf16 (backward runs outside)."""

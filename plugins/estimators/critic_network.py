@@ -106,8 +106,13 @@ class CriticNetwork(nn.Module, ABC):
         )
 
     def noisy(self, t: Tensor) -> Tensor:
-        """An input with instance noise added: the critic never reads an input without it."""
-        return t + self.instance_noise * torch.randn_like(t) if self.instance_noise else t
+        """An input with instance noise added: the critic never reads an input without it.
+
+        The noise is drawn in logical (not memory) order, so a channels-last batch gets the same draws.
+        """
+        if not self.instance_noise:
+            return t
+        return t + self.instance_noise * torch.randn(t.shape, dtype=t.dtype, device=t.device)
 
     def features(self, sample: Sample) -> Tensor | None:
         """The shared features of (x, y); compute once per batch and pass to every head on it.

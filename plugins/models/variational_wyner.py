@@ -9,7 +9,8 @@ Encoders are deterministic maps unless ``noise_dim`` > 0 appends noise features 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
 import torch
@@ -77,6 +78,8 @@ class Branch(nn.Module):
     """One modality's networks: q(z|x) and q(u|z,x) reading one shared trunk, and the decoder x(z,u).
 
     Methods take the trunk features ``h`` rather than the data, so a caller computes them once.
+    ``features`` computes them, and while ``remembering`` is on it keeps the last data tensor's: one
+    training iteration encodes the same batch for q_xy->, p_x->y and R_y2x, and pays the trunk once.
     """
 
     def __init__(self, modality: Modality, z_dim: int, local_dim: int, noise_dim: int, local_reads_z: bool) -> None:
@@ -89,6 +92,20 @@ class Branch(nn.Module):
         self.decoder = modality.decoder(z_dim + local_dim)
         self.local_dim = local_dim
         self.noise_dim = noise_dim
+        self.remembering = False
+        self._remembered: tuple[Tensor, Tensor] | None = None
+
+    def features(self, data: Tensor) -> Tensor:
+        """The trunk's features of ``data``; while remembering, those of the same tensor object are reused."""
+        if self._remembered is not None and self._remembered[0] is data:
+            return self._remembered[1]
+        h = self.trunk(data)
+        if self.remembering:
+            self._remembered = (data, h)
+        return h
+
+    def forget(self) -> None:
+        self.remembering, self._remembered = False, None
 
     def encode_z(self, h: Tensor, generator: torch.Generator | None) -> Tensor:
         return self.z_head(with_noise(h, self.noise_dim, generator))
@@ -174,33 +191,49 @@ class VariationalWyner(PriorDecoding, nn.Module):
     def variational(self, x: Tensor, y: Tensor) -> Sample:
         """q_xy->: data (x, y) with z ~ q(z|x,y), u ~ q(u|z,x), v ~ q(v|z,y)."""
         z = self.joint_encoder(x, y)
-        u = self.x_branch.encode_local(z, self.x_branch.trunk(x), None)
-        v = self.y_branch.encode_local(z, self.y_branch.trunk(y), None)
+        u = self.x_branch.encode_local(z, self.x_branch.features(x), None)
+        v = self.y_branch.encode_local(z, self.y_branch.features(y), None)
         return Sample(x=x, y=y, z=z, u=u, v=v)
+
+    @contextmanager
+    def reusing_features(self) -> Iterator[None]:
+        """Within, each branch computes its trunk's features of one data tensor once, however often it is encoded.
+
+        The trainer holds this open for one set of samples (weights unchanged; the features keep their
+        graph). The outputs are the same as without it; BatchNorm's running statistics take one update
+        per batch instead of one per encoding of it.
+        """
+        for branch in (self.x_branch, self.y_branch):
+            branch.remembering = True
+        try:
+            yield
+        finally:
+            for branch in (self.x_branch, self.y_branch):
+                branch.forget()
 
     def encode_z(self, x: Tensor | None = None, y: Tensor | None = None) -> Tensor:
         """The common code from x, from y, or from both (q(z|x), q(z|y), q(z|x,y))."""
         if x is not None and y is not None:
             return self.joint_encoder(x, y)
         if x is not None:
-            return self.x_branch.encode_z(self.x_branch.trunk(x), None)
+            return self.x_branch.encode_z(self.x_branch.features(x), None)
         if y is not None:
-            return self.y_branch.encode_z(self.y_branch.trunk(y), None)
+            return self.y_branch.encode_z(self.y_branch.features(y), None)
         raise ValueError("encode_z needs x, y or both")
 
     def encode_u(self, z: Tensor, x: Tensor) -> Tensor:
         """q(u|z,x): the style of x given a common code, for style transfer (paper Figure 1c)."""
-        return self.x_branch.encode_local(z, self.x_branch.trunk(x), None)
+        return self.x_branch.encode_local(z, self.x_branch.features(x), None)
 
     def encode_v(self, z: Tensor, y: Tensor) -> Tensor:
         """q(v|z,y): the style of y given a common code, for style transfer."""
-        return self.y_branch.encode_local(z, self.y_branch.trunk(y), None)
+        return self.y_branch.encode_local(z, self.y_branch.features(y), None)
 
     def _transfer(
         self, data: Tensor, source: Branch, target: Branch, generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """z and the source's local code from one trunk pass; the target's local code from its prior."""
-        h = source.trunk(data)
+        h = source.features(data)
         z = source.encode_z(h, generator)
         own_local = source.encode_local(z, h, generator)
         other_local = self._prior(target.local_dim, data.shape[0], generator)

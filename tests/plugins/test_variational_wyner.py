@@ -284,6 +284,54 @@ def test_the_x_trunk_runs_once_per_conditional_sample(model: VariationalWyner) -
     assert len(calls) == 1
 
 
+def trunk_calls(model: VariationalWyner, encode: Any) -> tuple[int, Any]:
+    """How often the x trunk ran during ``encode()``, and what it returned."""
+    calls: list[int] = []
+    handle = model.x_branch.trunk.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        result = encode()
+    finally:
+        handle.remove()
+    return len(calls), result
+
+
+def encode_three_ways(model: VariationalWyner, x: Tensor, y: Tensor) -> tuple[Tensor, ...]:
+    """What one training iteration encodes x for: q_xy->, p_x->y and R_y2x's q(u|z,x)."""
+    variational, forward = model.variational(x, y), model.x_to_y(x, seeded(0))
+    return variational.u, forward.z, forward.u, model.encode_u(forward.z, x)
+
+
+def test_reusing_features_runs_each_trunk_once_per_data_tensor_and_changes_no_output(
+    model: VariationalWyner,
+) -> None:
+    x, y = data(6)
+    plain_calls, plain = trunk_calls(model, lambda: encode_three_ways(model, x, y))
+    with model.reusing_features():
+        reused_calls, reused = trunk_calls(model, lambda: encode_three_ways(model, x, y))
+        other_calls, _ = trunk_calls(model, lambda: model.encode_z(x=x.clone()))  # another tensor: computed
+    assert (plain_calls, reused_calls, other_calls) == (3, 1, 1)
+    for a, b in zip(plain, reused, strict=True):
+        torch.testing.assert_close(a, b)
+    assert model.x_branch._remembered is None and not model.x_branch.remembering, "the scope must let go"
+    assert trunk_calls(model, lambda: encode_three_ways(model, x, y))[0] == 3
+
+
+def test_reused_features_pass_every_use_s_gradient_to_the_trunk(model: VariationalWyner) -> None:
+    x, y = data(6)
+
+    def trunk_gradient() -> list[Tensor]:
+        model.zero_grad(set_to_none=True)
+        sum(t.square().sum() for t in encode_three_ways(model, x, y)).backward()
+        return [p.grad.clone() for p in model.x_branch.trunk.parameters()]
+
+    plain = trunk_gradient()
+    with model.reusing_features():
+        reused = trunk_gradient()
+    model.zero_grad(set_to_none=True)
+    for a, b in zip(plain, reused, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 # --- randomness ------------------------------------------------------------------------------
 
 

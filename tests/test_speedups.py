@@ -1,0 +1,108 @@
+"""The execution switches of ``train`` (channels-last, compile) and feature reuse: faster, same numbers.
+
+Each test trains the same spec and seed a few iterations two ways and compares every value each
+iteration logged (losses, terms, critic accuracies): a switch that changed the arithmetic beyond
+rounding, or the random draws, would show.
+(Weights are not compared: Adam turns rounding-level gradient differences into full-size steps.)
+The image spec uses the paper networks (BatchNorm, convolutions, transposed convolutions) at a small
+batch, where memory layout and compilation matter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import Tensor
+
+from wynerkit.assembly import assemble
+from wynerkit.data_loading import as_sample, epoch_batches, fetch
+from wynerkit.plugins import PluginHost
+from wynerkit.spec import build_run_spec_model
+from wynerkit.speedups import batch_to_channels_last, compile_sequentials
+from wynerkit.trainer import Trainer
+
+ITERATIONS = 3
+IMAGE_SPEC: dict[str, Any] = {
+    "name": "speedups",
+    "seed": 0,
+    "data": {"name": "mnist-syndigits", "source": "embedded"},
+    "model": {
+        "name": "variational-wyner",
+        "latent": {"z": 4, "u": 2, "v": 2},
+        "x": {"name": "image", "channels": 1, "height": 28, "preset": "paper", "canvas": 32, "fit": "resize"},
+        "y": {"name": "image", "channels": 3, "height": 32, "preset": "paper"},
+    },
+    "estimator": {"name": "adversarial-js", "hidden": 32, "embed": 16},
+    "objective": {"terms": {"D_joint": 1, "D_x2y": 1, "I_x2y": 1, "R_xy2x": 1, "R_x2y": 1, "R_y2x": 1}},
+    "train": {"max_steps": ITERATIONS, "batch_size": 8, "lr": 1.0e-5, "device": "cpu"},
+}
+
+
+def trained(
+    host: PluginHost, tmp_path: Path, *, reuse: bool = True, **train: Any
+) -> tuple[Trainer, list[dict[str, Tensor]]]:
+    """A trainer after ``ITERATIONS`` iterations on the first batches, and the values each iteration logged."""
+    spec = IMAGE_SPEC | {"train": IMAGE_SPEC["train"] | train}
+    parts = assemble(build_run_spec_model(host.registry).model_validate(spec), host.registry)
+    if not reuse:
+        parts.model.reusing_features = None  # the trainer then encodes every use of a batch afresh
+    trainer = Trainer(parts, tmp_path)
+    split = parts.data.split("train")
+    logged = []
+    for number, indices in enumerate(epoch_batches(split, 8, 0, 0)[:ITERATIONS], 1):
+        logged.append(trainer.iteration(as_sample(fetch(split, indices), parts.device), number))
+    return trainer, logged
+
+
+def assert_same_values(a: list[dict[str, Tensor]], b: list[dict[str, Tensor]]) -> None:
+    """Every logged loss, term and accuracy of every iteration agrees up to float rounding.
+
+    Adam normalises tiny gradients to full-size steps, so rounding-level differences move weights by up to
+    the learning rate per step: the spec's small one keeps that below the tolerance, while a different
+    computation or different random draws miss it by orders of magnitude in the first iteration.
+    """
+    assert [sorted(i) for i in a] == [sorted(i) for i in b]
+    for number, (first, second) in enumerate(zip(a, b, strict=True), 1):
+        for name in first:
+            torch.testing.assert_close(first[name], second[name], rtol=1e-4, atol=1e-5, msg=f"{name}, step {number}")
+
+
+@pytest.fixture(scope="module")
+def plain(builtin_host: PluginHost, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Tensor]]:
+    return trained(builtin_host, tmp_path_factory.mktemp("plain"))[1]
+
+
+def test_channels_last_lays_out_weights_and_batches_in_nhwc_and_trains_the_same(builtin_host, tmp_path, plain):
+    trainer, weights = trained(builtin_host, tmp_path, channels_last=True)
+    convolution = trainer.model.y_branch.trunk[1].weight
+    assert convolution.is_contiguous(memory_format=torch.channels_last) and not convolution.is_contiguous()
+    assert_same_values(plain, weights)
+
+
+def test_channels_last_changes_only_4d_tensors_of_a_batch():
+    batch = as_sample({"x": torch.randn(2, 3, 4, 4), "y": torch.randn(2, 5)}, torch.device("cpu"))
+    moved = batch_to_channels_last(batch)
+    assert moved.x.is_contiguous(memory_format=torch.channels_last) and not moved.x.is_contiguous()
+    assert moved.y is batch.y
+    torch.testing.assert_close(moved.x, batch.x)
+
+
+def test_reusing_encoder_features_trains_the_same_as_encoding_every_use(builtin_host, tmp_path, plain):
+    assert_same_values(plain, trained(builtin_host, tmp_path, reuse=False)[1])
+
+
+def test_compile_targets_the_outermost_sequentials_and_keeps_parameter_names(builtin_host):
+    spec = build_run_spec_model(builtin_host.registry).model_validate(IMAGE_SPEC)
+    model = assemble(spec, builtin_host.registry).model
+    names = list(model.state_dict())
+    # per branch: trunk and decoder; the joint encoder: its two trunks
+    assert compile_sequentials(model) == 6
+    assert list(model.state_dict()) == names
+
+
+@pytest.mark.slow
+def test_compiled_networks_train_the_same(builtin_host, tmp_path, plain):
+    assert_same_values(plain, trained(builtin_host, tmp_path, compile=True)[1])
