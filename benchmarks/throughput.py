@@ -91,6 +91,18 @@ SWITCHES = ("channels_last", "compile")
 """The boolean ``train`` switches a row's ``switch`` may name (``plain``: none; ``a+b``: both)."""
 
 
+def skip_reason(preset: str, precision: str, switch: str, peaks: dict[str, float]) -> str | None:
+    """Why a bf16 row is not measured where bf16 is emulated (None: measure it)."""
+    if precision != "bf16":
+        return None
+    emulated = f"bf16 matmul is emulated here ({peaks['bf16']:.1f} GFLOP/s against {peaks['fp32']:.0f} in fp32)"
+    if preset in SKIPPED_WHEN_EMULATED:
+        return f"{emulated}: one iteration would take minutes"
+    if switch != "plain":
+        return f"{emulated}: the switches are measured in fp32"
+    return None
+
+
 def switch_settings(switch: str) -> dict[str, bool]:
     """The ``train`` fields of a row's switch, e.g. ``channels_last+compile`` -> both true."""
     named = set() if switch == "plain" else set(switch.split("+"))
@@ -297,14 +309,9 @@ def main(argv: list[str] | None = None) -> int:
             for batch in map(int, args.batches.split(",")):
                 for precision, switch in itertools.product(args.precisions.split(","), switches):
                     row = {"preset": preset, "model": model, "batch": batch, "precision": precision, "switch": switch}
-                    if precision == "bf16" and emulated and preset in SKIPPED_WHEN_EMULATED:
-                        skipped.append(
-                            row
-                            | {
-                                "why": f"bf16 matmul is emulated here ({peaks['bf16']:.1f} GFLOP/s "
-                                f"against {peaks['fp32']:.0f} in fp32): one iteration would take minutes"
-                            }
-                        )
+                    why = skip_reason(preset, precision, switch, peaks) if emulated else None
+                    if why is not None:
+                        skipped.append(row | {"why": why})
                         continue
                     row |= measure_in_subprocess(row, args.min_seconds, args.warmup)
                     print(json.dumps(row), flush=True)

@@ -15,13 +15,22 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import Tensor
 
+import wynerkit.speedups as speedups
 from wynerkit.assembly import assemble
 from wynerkit.data_loading import as_sample, epoch_batches, fetch
 from wynerkit.plugins import PluginHost
-from wynerkit.spec import build_run_spec_model
-from wynerkit.speedups import batch_to_channels_last, compile_sequentials
+from wynerkit.spec import TrainSpec, build_run_spec_model
+from wynerkit.speedups import (
+    batch_to_channels_last,
+    compile_sequentials,
+    cpu_flags,
+    has_native_bf16,
+    resolve_execution,
+)
 from wynerkit.trainer import Trainer
 
 ITERATIONS = 3
@@ -37,7 +46,8 @@ IMAGE_SPEC: dict[str, Any] = {
     },
     "estimator": {"name": "adversarial-js", "hidden": 32, "embed": 16},
     "objective": {"terms": {"D_joint": 1, "D_x2y": 1, "I_x2y": 1, "R_xy2x": 1, "R_x2y": 1, "R_y2x": 1}},
-    "train": {"max_steps": ITERATIONS, "batch_size": 8, "lr": 1.0e-5, "device": "cpu"},
+    "train": {"max_steps": ITERATIONS, "batch_size": 8, "lr": 1.0e-5, "device": "cpu"}
+    | {"precision": "fp32", "channels_last": False, "compile": False},
 }
 
 
@@ -106,3 +116,43 @@ def test_compile_targets_the_outermost_sequentials_and_keeps_parameter_names(bui
 @pytest.mark.slow
 def test_compiled_networks_train_the_same(builtin_host, tmp_path, plain):
     assert_same_values(plain, trained(builtin_host, tmp_path, compile=True)[1])
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+flags\t\t: fpu sse2 avx2 {extra}
+bogomips\t: 4890.81
+"""
+
+
+@pytest.mark.parametrize(("extra", "native"), [("", False), ("avx512f avx512_bf16", True), ("amx_bf16 amx_tile", True)])
+def test_native_bf16_on_a_cpu_follows_its_flags(tmp_path, monkeypatch, extra, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(CPUINFO.format(extra=extra))
+    assert ("avx2" in cpu_flags(cpuinfo)) and cpu_flags(tmp_path / "absent") == frozenset()
+    monkeypatch.setattr(speedups, "cpu_flags", lambda: cpu_flags(cpuinfo))
+    assert has_native_bf16(torch.device("cpu")) is native
+
+
+SETTING = {"precision": st.sampled_from(["auto", "fp32", "bf16"])} | {
+    name: st.sampled_from(["auto", True, False]) for name in ("channels_last", "compile")
+}
+
+
+@given(settings=st.fixed_dictionaries(SETTING), native=st.booleans(), device=st.sampled_from(["cpu", "cuda"]))
+def test_auto_decides_by_device_and_native_bf16_and_explicit_settings_win(settings, native, device):
+    train = TrainSpec(**settings)
+    original = speedups.has_native_bf16
+    speedups.has_native_bf16 = lambda _: native  # hypothesis reruns the body: no function-scoped fixture
+    try:
+        execution = resolve_execution(train, torch.device(device))
+    finally:
+        speedups.has_native_bf16 = original
+    auto_precision = "bf16" if native else "fp32"
+    assert execution.precision == (auto_precision if settings["precision"] == "auto" else settings["precision"])
+    auto_layout = device == "cuda" and execution.precision == "bf16"
+    assert execution.channels_last is (
+        auto_layout if settings["channels_last"] == "auto" else settings["channels_last"]
+    )
+    assert execution.compile is (device == "cuda" if settings["compile"] == "auto" else settings["compile"])
+    assert execution.native_bf16 is native

@@ -24,6 +24,7 @@ from wynerkit.cli import build_app
 from wynerkit.plugins import PluginHost, PluginSource, discover
 from wynerkit.runs import create_run_dir
 from wynerkit.spec_loading import load_spec
+from wynerkit.speedups import has_native_bf16
 from wynerkit.trainer import Trainer, TrainingDiverged
 from wynerkit.training_run import train_run
 
@@ -55,6 +56,9 @@ def test_a_run_leaves_checkpoints_metrics_figures_and_a_summary(tmp_path, builti
     assert sorted(summary["figures"]) == ["figures/conditional.png", "figures/joint.png", "figures/style.png"]
     written = json.loads((run_dir / "summary.json").read_text())
     assert written["final"]["step"] == 20 and written["best"]["step"] in (10, 20)
+    native = has_native_bf16(torch.device("cpu"))  # the tiny spec leaves precision and switches on auto
+    expected = {"precision": "bf16" if native else "fp32", "channels_last": False, "compile": False}
+    assert written["execution"] == expected | {"native_bf16": native}
 
 
 def test_same_spec_and_seed_give_identical_metrics_and_another_seed_does_not(tmp_path, builtin_host):

@@ -75,20 +75,21 @@ class TrainSpec(StrictModel):
     generator_steps: PositiveInt = Field(1, description="generator updates per iteration")
     grad_clip: PositiveFloat | None = Field(None, description="clip each network's gradient norm to this value")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["fp32", "bf16"] = Field(
-        "fp32",
-        description="bf16: losses computed under bfloat16 autocast (CPUs with avx512_bf16/AMX, recent GPUs); "
-        "weights, optimiser state and checkpoints stay float32",
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="bf16: forward passes under bfloat16 autocast (weights, optimiser state and checkpoints stay "
+        "float32); auto: bf16 where the device has native bf16 arithmetic (CUDA GPUs of compute capability 8+, "
+        "CPUs with avx512_bf16 or AMX), fp32 elsewhere",
     )
-    channels_last: bool = Field(
-        False,
-        description="keep the networks' 4-D weights and the image batches in channels-last (NHWC) memory; "
-        "the same numbers, a different memory layout that some convolution kernels run faster on",
+    channels_last: bool | Literal["auto"] = Field(
+        "auto",
+        description="keep the networks' 4-D weights and the image batches in channels-last (NHWC) memory: the same "
+        "numbers, a layout some convolution kernels run faster on; auto: on with bf16 on CUDA, off elsewhere",
     )
-    compile: bool = Field(
-        False,
-        description="torch.compile the networks of the model and the critic (their nn.Sequential parts: "
-        "trunks, decoders, head bodies); the first steps pay the compilation",
+    compile: bool | Literal["auto"] = Field(
+        "auto",
+        description="torch.compile the networks of the model and the critic (their nn.Sequential parts: trunks, "
+        "decoders, head bodies); the first steps pay the compilation; auto: on CUDA only",
     )
     log_every: PositiveInt = Field(50, description="write averaged metrics to metrics.jsonl every this many steps")
     checkpoint: CheckpointSpec = CheckpointSpec()

@@ -27,7 +27,7 @@ from wynerkit.ema import EMA
 from wynerkit.errors import UsageError, WynerkitError
 from wynerkit.metrics_log import MetricsLog
 from wynerkit.progress import StepProgress
-from wynerkit.speedups import batch_to_channels_last, compile_sequentials, to_channels_last
+from wynerkit.speedups import batch_to_channels_last, compile_sequentials, resolve_execution, to_channels_last
 from wynerkit.step import TrainingStep
 
 CHECKPOINTS = "checkpoints"
@@ -95,8 +95,9 @@ class Trainer:
                 cluster.broadcast_parameters(network)
         if cluster.rank:  # weights were built from the run seed; this rank's draws get their own stream
             torch.manual_seed(cluster.seed(spec.seed))
+        self.execution = execution = resolve_execution(tr, parts.device)
         networks = [n for n in (self.model, self.critic) if n is not None]
-        if tr.channels_last:
+        if execution.channels_last:
             for network in networks:
                 to_channels_last(network)
         adam = {"betas": tr.betas, "amsgrad": tr.amsgrad}
@@ -106,7 +107,7 @@ class Trainer:
         if self.critic is not None:
             self.optimizers["critic"] = torch.optim.Adam(self.critic.parameters(), lr=tr.critic_lr or tr.lr, **adam)
         self.ema = EMA(self.model, tr.ema)
-        if tr.compile:  # after the EMA's copy: evaluation runs the EMA model eagerly
+        if execution.compile:  # after the EMA's copy: evaluation runs the EMA model eagerly
             for network in networks:
                 compile_sequentials(network)
         self.generator = torch.Generator(parts.device).manual_seed(cluster.seed(spec.seed))
@@ -153,7 +154,7 @@ class Trainer:
         """One critic phase and one generator phase on one minibatch; returns detached values to log."""
         tr = self.train_spec
         self.model.train()
-        if tr.channels_last:
+        if self.execution.channels_last:
             batch = batch_to_channels_last(batch)
         logged: dict[str, Tensor] = {}
         with self._reusing_features():
@@ -209,8 +210,8 @@ class Trainer:
         return reusing() if reusing is not None else nullcontext()
 
     def _precision(self) -> torch.autocast:
-        """bfloat16 autocast around the forward passes when ``train.precision`` is bf16 (backward runs outside)."""
-        enabled = self.train_spec.precision == "bf16"
+        """bfloat16 autocast around the forward passes when the precision is bf16 (backward runs outside)."""
+        enabled = self.execution.precision == "bf16"
         return torch.autocast(self.parts.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def _update(self, which: str, loss: Tensor) -> None:

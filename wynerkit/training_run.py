@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ def train_run(
         "seed": spec.seed,
         "device": str(parts.device),
         "processes": cluster.world,
+        "execution": asdict(trainer.execution),
         "data": parts.data.describe(),
         "planned_steps": trainer.total,
         "steps_per_epoch": trainer.steps_per_epoch,
