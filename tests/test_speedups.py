@@ -104,6 +104,13 @@ def test_reusing_encoder_features_trains_the_same_as_encoding_every_use(builtin_
     assert_same_values(plain, trained(builtin_host, tmp_path, reuse=False)[1])
 
 
+def test_each_generator_update_encodes_afresh_when_there_are_several(builtin_host, tmp_path):
+    """Features kept from before an update would be stale (and their graph freed): each update gets a new scope."""
+    two = {"generator_steps": 2, "lr": 1.0e-2}  # a large step: stale features would change the numbers visibly
+    reused = trained(builtin_host, tmp_path / "reused", **two)[1]
+    assert_same_values(reused, trained(builtin_host, tmp_path / "fresh", reuse=False, **two)[1])
+
+
 def test_compile_targets_the_outermost_sequentials_and_keeps_parameter_names(builtin_host):
     spec = build_run_spec_model(builtin_host.registry).model_validate(IMAGE_SPEC)
     model = assemble(spec, builtin_host.registry).model

@@ -157,20 +157,20 @@ class Trainer:
         if self.execution.channels_last:
             batch = batch_to_channels_last(batch)
         logged: dict[str, Tensor] = {}
-        with self._reusing_features():
-            step = TrainingStep(self.model, self.critic, batch, self.generator)
-            if self.critic is not None and self.objective.critic_terms:
-                logged.update(self._critic_phase(step, number))
-                self.critic.requires_grad_(False)
-            try:
+        try:
+            with self._reusing_features():
+                step = TrainingStep(self.model, self.critic, batch, self.generator)
+                if self.critic is not None and self.objective.critic_terms:
+                    logged.update(self._critic_phase(step, number))
+                    self.critic.requires_grad_(False)
                 total, values = self._generator_update(step, number)
-                for _ in range(1, tr.generator_steps):  # the model changed: fresh samples, fresh features
-                    with self._reusing_features():
-                        step = TrainingStep(self.model, self.critic, batch, self.generator)
-                        total, values = self._generator_update(step, number)
-            finally:
-                if self.critic is not None:
-                    self.critic.requires_grad_(True)
+            for _ in range(1, tr.generator_steps):  # the model changed: fresh samples, fresh features
+                with self._reusing_features():
+                    step = TrainingStep(self.model, self.critic, batch, self.generator)
+                    total, values = self._generator_update(step, number)
+        finally:
+            if self.critic is not None:
+                self.critic.requires_grad_(True)
         logged["loss.generator"] = total.detach()
         logged.update({f"term.{k}": v.detach() for k, v in values.items()})
         return logged

@@ -204,6 +204,7 @@ class VariationalWyner(PriorDecoding, nn.Module):
         per batch instead of one per encoding of it.
         """
         for branch in (self.x_branch, self.y_branch):
+            branch.forget()  # nothing from before the scope: the weights may have changed since
             branch.remembering = True
         try:
             yield
