@@ -4,7 +4,7 @@ For each size preset (``cpu``, ``paper``), model (the variational Wyner model wi
 MNIST-SVHN objective, the same model with the zero-shot SBIR objective, IIAE), batch (64, 256),
 precision (``fp32``; ``bf16`` = ``train.precision: bf16`` autocast) and execution switch (``plain``;
 ``channels_last`` = ``train.channels_last: true``; ``compile`` = ``train.compile: true``; each measured
-on its own, or joined with ``+``) it builds the run's trainer from a spec, takes real MNIST x SynDigits
+on its own, or joined with ``+``; the ablation ``no_reuse`` turns the model's feature reuse off) it builds the run's trainer from a spec, takes real MNIST x SynDigits
 training batches (embedded data, no download) and times ``Trainer.iteration`` (one critic update and one
 generator update, exactly what ``wynerkit run`` does per step, without logging or checkpoints):
 
@@ -89,6 +89,9 @@ SKIPPED_WHEN_EMULATED = ("paper",)
 
 SWITCHES = ("channels_last", "compile")
 """The boolean ``train`` switches a row's ``switch`` may name (``plain``: none; ``a+b``: both)."""
+NO_REUSE = "no_reuse"
+"""An ablation a row's switch may name too: the model encodes every use of a batch afresh (its
+``reusing_features`` capability turned off), to measure what feature reuse saves."""
 
 
 def skip_reason(preset: str, precision: str, switch: str, peaks: dict[str, float]) -> str | None:
@@ -106,9 +109,10 @@ def skip_reason(preset: str, precision: str, switch: str, peaks: dict[str, float
 def switch_settings(switch: str) -> dict[str, bool]:
     """The ``train`` fields of a row's switch, e.g. ``channels_last+compile`` -> both true."""
     named = set() if switch == "plain" else set(switch.split("+"))
-    unknown = named - set(SWITCHES)
+    unknown = named - {*SWITCHES, NO_REUSE}
     if unknown:
-        raise SystemExit(f"--switches: unknown switch(es) {sorted(unknown)}; use plain, {', '.join(SWITCHES)} or a+b")
+        known = ", ".join((*SWITCHES, NO_REUSE))
+        raise SystemExit(f"--switches: unknown switch(es) {sorted(unknown)}; use plain, {known} or a+b")
     return {name: name in named for name in SWITCHES}
 
 
@@ -179,11 +183,15 @@ def high_water_mb() -> float:
     return float("nan")
 
 
-def measure(host: PluginHost, spec: dict[str, Any], min_seconds: float, warmup: int) -> dict[str, Any]:
-    """Time, count and size one row's iterations."""
+def measure(
+    host: PluginHost, spec: dict[str, Any], min_seconds: float, warmup: int, reuse: bool = True
+) -> dict[str, Any]:
+    """Time, count and size one row's iterations (``reuse=False``: the model's feature reuse off)."""
     validated = build_run_spec_model(host.registry).model_validate(spec)
     imported = high_water_mb()  # wynerkit and torch loaded, nothing of the row built yet
     parts = assemble(validated, host.registry)
+    if not reuse:
+        parts.model.reusing_features = None  # the trainer then encodes every use of a batch afresh
     device = parts.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -277,6 +285,19 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[k] for k in ("preset", "model", "batch", "precision", "switch"))
+
+
+def updated(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """``before``'s results with ``now``'s rows (measured or skipped) replacing those of the same key."""
+    replaced = {row_key(r) for r in now["rows"] + now["skipped"]}
+    timing = {k: before["settings"][k] for k in ("warmup_iterations", "min_seconds") if k in before["settings"]}
+    kept_rows = [timing | r for r in before["rows"] if row_key(r) not in replaced]
+    kept_skipped = [r for r in before["skipped"] if row_key(r) not in replaced]
+    return now | {"rows": kept_rows + now["rows"], "skipped": kept_skipped + now["skipped"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="cpu,paper")
@@ -289,13 +310,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-seconds", type=float, default=8.0, help="time each row at least this long")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--emulated-too",
+        action="store_true",
+        help="measure bf16 rows even where bf16 is emulated (slow: minutes a row)",
+    )
+    parser.add_argument(
+        "--update", action="store_true", help="keep the other rows of an existing throughput.json; replace these"
+    )
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: measure one row (JSON) and print it
     args = parser.parse_args(argv)
     if args.row:
         row = json.loads(args.row)
         host = PluginHost.load(discover(builtin_only=True), blocked=())
         spec = spec_for(row["preset"], row["model"], row["batch"], row["precision"], row["switch"])
-        print(json.dumps(measure(host, spec, args.min_seconds, args.warmup)))
+        reuse = NO_REUSE not in row["switch"].split("+")
+        print(json.dumps(measure(host, spec, args.min_seconds, args.warmup, reuse)))
         return 0
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     peaks = {precision: matmul_peak(DTYPES[precision], device) for precision in args.precisions.split(",")}
@@ -309,11 +339,12 @@ def main(argv: list[str] | None = None) -> int:
             for batch in map(int, args.batches.split(",")):
                 for precision, switch in itertools.product(args.precisions.split(","), switches):
                     row = {"preset": preset, "model": model, "batch": batch, "precision": precision, "switch": switch}
-                    why = skip_reason(preset, precision, switch, peaks) if emulated else None
+                    why = skip_reason(preset, precision, switch, peaks) if emulated and not args.emulated_too else None
                     if why is not None:
                         skipped.append(row | {"why": why})
                         continue
                     row |= measure_in_subprocess(row, args.min_seconds, args.warmup)
+                    row |= {"warmup_iterations": args.warmup, "min_seconds": args.min_seconds}
                     print(json.dumps(row), flush=True)
                     rows.append(row)
     result = {
@@ -323,14 +354,15 @@ def main(argv: list[str] | None = None) -> int:
             "batches (SynDigits stands in for SVHN; same shapes), latent (16, 8, 8), L1; no logging or checkpoints",
             "models": {name: {"model": m["model"], **m["objective"]} for name, m in MODELS.items()},
             "estimators": ESTIMATORS,
-            "warmup_iterations": args.warmup,
-            "min_seconds": args.min_seconds,
             "peak": f"best of 5 rounds of 4 products of {PEAK_SIDE}x{PEAK_SIDE} matrices in the row's precision",
         },
         "matmul_peak_gflops": {precision: round(peak, 1) for precision, peak in peaks.items()},
         "rows": rows,
         "skipped": skipped,
     }
+    if args.update and (args.out / "throughput.json").is_file():
+        result = updated(json.loads((args.out / "throughput.json").read_text(encoding="utf-8")), result)
+        rows = result["rows"]
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "throughput.json", json.dumps(result, indent=2) + "\n")
     plot(rows, args.out / "throughput.png")
