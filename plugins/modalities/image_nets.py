@@ -63,9 +63,11 @@ class Fit(nn.Module):
             return batch
         if self.mode == "resize":
             shrinking = any(t < s for s, t in zip(self.source, self.target, strict=True))
-            return functional.interpolate(
-                batch, size=self.target, mode="bilinear", align_corners=False, antialias=shrinking
+            # antialiased resizing has no CPU kernel for bfloat16 / float16 (bf16 autocast): resize in float32
+            resized = functional.interpolate(
+                batch.float(), size=self.target, mode="bilinear", align_corners=False, antialias=shrinking
             )
+            return resized.to(batch.dtype)
         top, bottom = _centre(self.source[0], self.target[0])
         left, right = _centre(self.source[1], self.target[1])
         return functional.pad(batch, (left, right, top, bottom), value=BACKGROUND)

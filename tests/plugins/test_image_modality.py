@@ -249,6 +249,16 @@ def test_resize_fit_keeps_shapes_and_constants():
     assert (geometry.to_data()(geometry.to_canvas()(smooth)) - smooth).abs().max() < 0.1
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_resize_fit_keeps_a_low_precision_batch_in_its_dtype(dtype):
+    """Under bf16 autocast the decoder's output is bf16; antialiased shrinking has no CPU kernel for it."""
+    geometry = Geometry(channels=1, height=28, width=28, side=32, fit="resize")
+    canvas = torch.linspace(-1, 1, 32 * 32).view(1, 1, 32, 32).repeat(2, 1, 1, 1)
+    shrunk = geometry.to_data()(canvas.to(dtype))
+    assert shrunk.dtype == dtype and shrunk.shape == (2, 1, 28, 28)
+    torch.testing.assert_close(shrunk.float(), geometry.to_data()(canvas), atol=1e-2, rtol=1e-2)
+
+
 def test_trunks_reject_batches_of_the_wrong_shape():
     trunk = build(**MNIST_LIKE).encoder_trunk()
     with pytest.raises(ValueError, match=r"\[B, 1, 28, 28\]"):
