@@ -9,7 +9,7 @@ seed-to-seed spread (the run-to-run noise): bf16 is "within noise" on a metric w
 
     python benchmarks/precision_quality.py [--seeds 0,1,2] [--steps N] [--out DIR] [--results DIR]
 
-On a CPU without avx512_bf16 / AMX bf16 is emulated and 12-18x slower than fp32 (see throughput.json):
+On a CPU without avx512_bf16 / AMX bf16 is emulated and 12-35x slower than fp32 (see throughput.json):
 there, pass a smaller ``--steps`` and say so wherever the numbers are quoted.
 """
 

@@ -4,9 +4,10 @@ For each size preset (``cpu``, ``paper``), model (the variational Wyner model wi
 MNIST-SVHN objective, the same model with the zero-shot SBIR objective, IIAE), batch (64, 256),
 precision (``fp32``; ``bf16`` = ``train.precision: bf16`` autocast) and execution switch (``plain``;
 ``channels_last`` = ``train.channels_last: true``; ``compile`` = ``train.compile: true``; each measured
-on its own, or joined with ``+``; the ablation ``no_reuse`` turns the model's feature reuse off) it builds the run's trainer from a spec, takes real MNIST x SynDigits
-training batches (embedded data, no download) and times ``Trainer.iteration`` (one critic update and one
-generator update, exactly what ``wynerkit run`` does per step, without logging or checkpoints):
+on its own, or joined with ``+``; the ablation ``no_reuse`` turns the model's feature reuse off) it
+builds the run's trainer from a spec, takes real MNIST x SynDigits training batches (embedded data, no
+download) and times ``Trainer.iteration`` (one critic update and one generator update, exactly what
+``wynerkit run`` does per step, without logging or checkpoints):
 
 - ``pairs_per_s``: batch x iterations / seconds, after warm-up iterations;
 - ``gflop_per_iter``: matmul and convolution FLOPs of one iteration, forward and backward, counted by
@@ -25,7 +26,11 @@ and ``throughput.png``. Run on an otherwise idle machine:
 
     python benchmarks/throughput.py [--presets cpu,paper] [--models ...] [--batches 64,256]
         [--precisions fp32,bf16] [--switches plain,channels_last,compile] [--min-seconds 8]
-        [--out benchmarks/results]
+        [--warmup 2] [--out benchmarks/results] [--update] [--emulated-too]
+
+``--update`` re-measures the rows asked for and keeps every other row of an existing throughput.json
+(each row records its own ``warmup_iterations`` and ``min_seconds``); ``--emulated-too`` measures bf16
+rows even where bf16 is emulated, which are otherwise recorded under ``skipped`` with the reason.
 """
 
 from __future__ import annotations
@@ -295,7 +300,9 @@ def updated(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
     timing = {k: before["settings"][k] for k in ("warmup_iterations", "min_seconds") if k in before["settings"]}
     kept_rows = [timing | r for r in before["rows"] if row_key(r) not in replaced]
     kept_skipped = [r for r in before["skipped"] if row_key(r) not in replaced]
-    return now | {"rows": kept_rows + now["rows"], "skipped": kept_skipped + now["skipped"]}
+    peaks = before.get("matmul_peak_gflops", {}) | now["matmul_peak_gflops"]  # the latest of each precision
+    rows, skipped = kept_rows + now["rows"], kept_skipped + now["skipped"]
+    return now | {"matmul_peak_gflops": peaks, "rows": rows, "skipped": skipped}
 
 
 def main(argv: list[str] | None = None) -> int:

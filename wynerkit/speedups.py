@@ -3,7 +3,7 @@
 ``resolve_execution`` decides every ``auto`` for the run's device, from what the device has (native
 bf16 arithmetic or not) and what ``benchmarks/throughput.py`` measured (docs/performance.md).
 
-Neither changes what is computed: channels-last only reorders how 4-D tensors are laid out in
+The two switches change nothing that is computed: channels-last only reorders how 4-D tensors are laid out in
 memory, and ``nn.Module.compile`` compiles a module's forward in place (parameter names, and so
 checkpoints, stay as they are). They are generic over plugins: channels-last converts every 4-D
 parameter and every 4-D batch tensor, compile targets each outermost ``nn.Sequential`` (the trunks,
@@ -54,7 +54,7 @@ def compile_sequentials(network: nn.Module) -> int:
 
 
 CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-"""CPU flags (Linux ``/proc/cpuinfo``) of native bf16 arithmetic; without them bf16 is emulated, 12-18x slower."""
+"""CPU flags (Linux ``/proc/cpuinfo``) of native bf16 arithmetic; without them bf16 is emulated, 12-35x slower."""
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,9 @@ def has_native_bf16(device: torch.device) -> bool:
 def resolve_execution(train: Any, device: torch.device) -> Execution:
     """``train``'s precision, channels_last and compile on ``device``, each ``auto`` decided.
 
-    auto picks what measured fastest without changing results beyond rounding: bf16 only where it is
-    native; channels-last and compile only on CUDA (on the CPUs measured here neither paid for itself,
-    docs/performance.md).
+    auto picks what is fastest among the safe choices: bf16 only where it is native (its training
+    quality matched fp32's, ``benchmarks/precision_quality.py``); channels-last and compile only on
+    CUDA (on the CPUs measured here neither paid for itself, docs/performance.md).
     """
     native = has_native_bf16(device)
     precision = train.precision if train.precision != "auto" else "bf16" if native else "fp32"
