@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
@@ -64,8 +65,13 @@ class Fit(nn.Module):
         if self.mode == "resize":
             shrinking = any(t < s for s, t in zip(self.source, self.target, strict=True))
             # antialiased resizing has no CPU kernel for bfloat16 / float16 (bf16 autocast): resize in float32
+            low = batch.dtype in (torch.bfloat16, torch.float16)
             resized = functional.interpolate(
-                batch.float(), size=self.target, mode="bilinear", align_corners=False, antialias=shrinking
+                batch.float() if low else batch,
+                size=self.target,
+                mode="bilinear",
+                align_corners=False,
+                antialias=shrinking,
             )
             return resized.to(batch.dtype)
         top, bottom = _centre(self.source[0], self.target[0])
