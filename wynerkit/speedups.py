@@ -23,11 +23,6 @@ from torch import nn
 from wynerkit.sample import Sample
 
 
-def to_channels_last(network: nn.Module) -> None:
-    """Put the network's 4-D parameters and buffers in channels-last memory, in place (same Parameters)."""
-    network.to(memory_format=torch.channels_last)
-
-
 def batch_to_channels_last(batch: Sample) -> Sample:
     """The batch with every 4-D tensor (image batches) in channels-last memory; other tensors as they are."""
     return Sample(

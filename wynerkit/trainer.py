@@ -27,7 +27,7 @@ from wynerkit.ema import EMA
 from wynerkit.errors import UsageError, WynerkitError
 from wynerkit.metrics_log import MetricsLog
 from wynerkit.progress import StepProgress
-from wynerkit.speedups import batch_to_channels_last, compile_sequentials, resolve_execution, to_channels_last
+from wynerkit.speedups import batch_to_channels_last, compile_sequentials, resolve_execution
 from wynerkit.step import TrainingStep
 
 CHECKPOINTS = "checkpoints"
@@ -97,9 +97,9 @@ class Trainer:
             torch.manual_seed(cluster.seed(spec.seed))
         self.execution = execution = resolve_execution(tr, parts.device)
         networks = [n for n in (self.model, self.critic) if n is not None]
-        if execution.channels_last:
+        if execution.channels_last:  # in place: the Parameters stay the same objects
             for network in networks:
-                to_channels_last(network)
+                network.to(memory_format=torch.channels_last)
         adam = {"betas": tr.betas, "amsgrad": tr.amsgrad}
         self.optimizers: dict[str, torch.optim.Optimizer] = {
             "model": torch.optim.Adam(self.model.parameters(), lr=tr.lr, **adam)
