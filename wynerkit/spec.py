@@ -78,8 +78,8 @@ class TrainSpec(StrictModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="bf16: forward passes under bfloat16 autocast (weights, optimiser state and checkpoints stay "
-        "float32); auto: bf16 where the device has native bf16 arithmetic (CUDA GPUs of compute capability 8+, "
-        "CPUs with avx512_bf16 or AMX), fp32 elsewhere",
+        "float32); auto: bf16 on CUDA GPUs with native bf16 arithmetic "
+        "(compute capability 8+), fp32 elsewhere, CPUs included (so a spec learns the same model on every CPU)",
     )
     channels_last: bool | Literal["auto"] = Field(
         "auto",

@@ -85,13 +85,15 @@ def has_native_bf16(device: torch.device) -> bool:
 def resolve_execution(train: Any, device: torch.device) -> Execution:
     """``train``'s precision, channels_last and compile on ``device``, each ``auto`` decided.
 
-    auto picks what is fastest among the safe choices: bf16 only where it is native (its training
-    quality matched fp32's, ``benchmarks/precision_quality.py``); channels-last and compile only on
-    CUDA (on the CPUs measured here neither paid for itself, docs/performance.md).
+    auto picks what is fastest among the safe choices: bf16 only on CUDA devices where it is native.
+    On CPUs auto trains fp32 even where bf16 is native (AMX, avx512_bf16): the same spec must learn the
+    same model on every CPU it runs on, and bf16 has been measured against fp32 on losses, not yet on
+    coherence (docs/performance.md). Channels-last and compile only on CUDA (on the CPUs measured here
+    neither paid for itself).
     """
     native = has_native_bf16(device)
-    precision = train.precision if train.precision != "auto" else "bf16" if native else "fp32"
     on_cuda = device.type == "cuda"
+    precision = train.precision if train.precision != "auto" else "bf16" if native and on_cuda else "fp32"
     channels_last = train.channels_last if train.channels_last != "auto" else on_cuda and precision == "bf16"
     compile_networks = train.compile if train.compile != "auto" else on_cuda
     return Execution(precision, channels_last, compile_networks, native)

@@ -47,6 +47,11 @@ class TrainingStep:
         self.critic_phase = False
         self._features.clear()
 
+    @property
+    def drawn(self) -> tuple[Distribution, ...]:
+        """The distributions sampled so far in this step."""
+        return tuple(self._samples)
+
     def sample(self, distribution: Distribution) -> Sample:
         sample = self._with_graph(distribution)
         return sample.detach() if self.critic_phase else sample

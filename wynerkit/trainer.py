@@ -188,6 +188,27 @@ class Trainer:
             "loss.critic": total.detach(),
             **{f"critic.{k}": v.detach() for k, v in losses.items()},
             **{f"accuracy.{k}": v for k, v in accuracies.items()},
+            **self._pairing(step),
+        }
+
+    @torch.no_grad()
+    def _pairing(self, step: TrainingStep) -> dict[str, Tensor]:
+        """How far each (x, y) head's output drops when y is shuffled against x in real pairs: ``pairing.<head>``.
+
+        The heads of D terms compare real pairs with generated ones; if they only judge whether x and
+        y each look real, this gap stays near 0 and no term tells the model which y goes with which x.
+        """
+        heads = [h for h, variables in self.objective.heads.items() if "x" in variables]
+        if not heads or "variational" not in step.drawn:
+            return {}
+        real = step.sample("variational")
+        mixed = real.shuffled("y")
+        features, mixed_features = self.critic.features(real), self.critic.features(mixed)
+        return {
+            f"pairing.{head}": (
+                self.critic.log_ratio(head, real, features) - self.critic.log_ratio(head, mixed, mixed_features)
+            ).mean()
+            for head in heads
         }
 
     def _generator_update(self, step: TrainingStep, number: int) -> tuple[Tensor, dict[str, Tensor]]:

@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, NonNegativeFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt
 from torch import Tensor, nn
 
 from wynerkit import BuildContext, ComponentParams, Modality, Sample
@@ -38,6 +38,12 @@ class CriticParams(ComponentParams):
         0.25, allow_inf_nan=False, description="std of the Gaussian noise added to every critic input"
     )
     spectral_norm: bool = Field(True, description="spectrally normalise the latent embeddings")
+    interaction: NonNegativeInt = Field(
+        0,
+        description="rank of a multiplicative x-y interaction in the shared pair features, (P h_x) * (Q h_y) "
+        "appended to them; 0 (the authors' design here): x and y features meet only additively, and a critic "
+        "struggles to see which y pairs with which x",
+    )
 
 
 class Head(nn.Module):
@@ -60,6 +66,21 @@ class Head(nn.Module):
         if self.embedding is not None:
             parts.append(F.leaky_relu(self.embedding(latent), LEAKY_SLOPE))
         return self.body(torch.cat(parts, dim=1)).squeeze(1)
+
+
+class Interaction(nn.Module):
+    """A rank-r multiplicative interaction of the two trunks' features: (P h_x) * (Q h_y), elementwise.
+
+    An additive layer over [h_x, h_y] scores x and y nearly separately; a product lets a head score
+    whether this y belongs with this x (the pairing), not only whether each looks real.
+    """
+
+    def __init__(self, x_features: int, y_features: int, rank: int) -> None:
+        super().__init__()
+        self.p, self.q = nn.Linear(x_features, rank), nn.Linear(y_features, rank)
+
+    def forward(self, h_x: Tensor, h_y: Tensor) -> Tensor:
+        return self.p(h_x) * self.q(h_y)
 
 
 class CriticNetwork(nn.Module, ABC):
@@ -88,17 +109,21 @@ class CriticNetwork(nn.Module, ABC):
         }
         self.instance_noise = params.instance_noise
         self.pair = None
+        self.interaction = None
         if any("x" in variables for variables in self.heads.values()):
             self.x_trunk, self.y_trunk = x.critic_trunk(), y.critic_trunk()
             self.pair = nn.Sequential(
                 nn.Linear(self.x_trunk.out_features + self.y_trunk.out_features, params.hidden),
                 nn.LeakyReLU(LEAKY_SLOPE),
             )
+            if params.interaction:
+                self.interaction = Interaction(self.x_trunk.out_features, self.y_trunk.out_features, params.interaction)
+        pair_size = params.hidden + params.interaction
         self.head_nets = nn.ModuleDict(
             {
                 name: Head(
                     sum(latent[v] for v in variables if v in LATENTS),
-                    params.hidden if "x" in variables else 0,
+                    pair_size if "x" in variables else 0,
                     params,
                 )
                 for name, variables in self.heads.items()
@@ -123,7 +148,11 @@ class CriticNetwork(nn.Module, ABC):
         if self.pair is None or (sample.x is None and sample.y is None):
             return None
         x, y = sample.require("x", "y")
-        return self.pair(torch.cat([self.x_trunk(self.noisy(x)), self.y_trunk(self.noisy(y))], dim=1))
+        h_x, h_y = self.x_trunk(self.noisy(x)), self.y_trunk(self.noisy(y))
+        joined = self.pair(torch.cat([h_x, h_y], dim=1))
+        if self.interaction is None:
+            return joined
+        return torch.cat([joined, self.interaction(h_x, h_y)], dim=1)
 
     def log_ratio(self, head: str, sample: Sample, features: Tensor | None = None) -> Tensor:
         """The output of ``head``, an estimate of log p/q per item, shape [B].

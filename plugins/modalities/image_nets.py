@@ -194,14 +194,19 @@ def _conv_widths(side: int) -> list[int]:
     return [CONV_BASE * 2**i for i in range(layers)]
 
 
-def conv_trunk(geometry: Geometry, *, critic: bool) -> Trunk:
-    """MMVAE SVHN-style convs (kernel 4, stride 2) down to 4x4: ReLU for encoders, LeakyReLU for critics."""
+def conv_trunk(geometry: Geometry, *, critic: bool, batch_norm: bool = False) -> Trunk:
+    """MMVAE SVHN-style convs (kernel 4, stride 2) down to 4x4: ReLU for encoders, LeakyReLU for critics.
+
+    ``batch_norm`` adds BatchNorm after every layer but the first (encoders only; critics never).
+    """
     widths = _conv_widths(geometry.side)
-    body = conv_stack(geometry.channels, widths, kernel=4, padding=1, batch_norm=False, leaky=critic)
+    body = conv_stack(
+        geometry.channels, widths, kernel=4, padding=1, batch_norm=batch_norm and not critic, leaky=critic
+    )
     return Trunk(geometry, body, widths[-1] * CONV_END_SIDE**2)
 
 
-def conv_preset_decoder(geometry: Geometry, in_features: int) -> Decoder:
+def conv_preset_decoder(geometry: Geometry, in_features: int, batch_norm: bool = False) -> Decoder:
     """Linear to the trunk's last width at 4x4, then transposed convs (kernel 4, stride 2) back to the canvas."""
     widths = _conv_widths(geometry.side)[::-1]
     return conv_decoder(
@@ -212,7 +217,7 @@ def conv_preset_decoder(geometry: Geometry, in_features: int) -> Decoder:
         kernel=4,
         padding=1,
         output_padding=0,
-        batch_norm=False,
+        batch_norm=batch_norm,
     )
 
 
@@ -233,23 +238,30 @@ def mlp_decoder(geometry: Geometry, features: int, in_features: int) -> Decoder:
     return Decoder(geometry, in_features, body)
 
 
-def build_trunk(architecture: Architecture, geometry: Geometry, features: int, *, critic: bool) -> Trunk:
-    """A fresh trunk of one architecture; ``critic`` drops BatchNorm and uses LeakyReLU."""
+def build_trunk(
+    architecture: Architecture, geometry: Geometry, features: int, *, critic: bool, batch_norm: bool = False
+) -> Trunk:
+    """A fresh trunk of one architecture; ``critic`` drops BatchNorm and uses LeakyReLU.
+
+    ``batch_norm`` switches BatchNorm on in the ``conv`` architecture (``paper`` always has it).
+    """
     if architecture == "paper":
         return paper_trunk(geometry, critic=critic)
     if architecture == "conv":
-        return conv_trunk(geometry, critic=critic)
+        return conv_trunk(geometry, critic=critic, batch_norm=batch_norm)
     return mlp_trunk(geometry, features, critic=critic)
 
 
-def build_decoder(architecture: Architecture, geometry: Geometry, features: int, in_features: int) -> Decoder:
+def build_decoder(
+    architecture: Architecture, geometry: Geometry, features: int, in_features: int, *, batch_norm: bool = False
+) -> Decoder:
     """A fresh decoder of one architecture, mapping ``[B, in_features]`` to data-shaped images."""
     if in_features < 1:
         raise ValueError(f"decoder needs in_features >= 1, got {in_features}")
     if architecture == "paper":
         return paper_decoder(geometry, in_features)
     if architecture == "conv":
-        return conv_preset_decoder(geometry, in_features)
+        return conv_preset_decoder(geometry, in_features, batch_norm)
     return mlp_decoder(geometry, features, in_features)
 
 

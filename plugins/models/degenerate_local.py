@@ -10,7 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wynerkit import BuildContext, hookimpl
-from wynerkit_plugins.models.variational_wyner import VariationalWyner, VariationalWynerParams
+from wynerkit_plugins.models.variational_wyner import (
+    VariationalWyner,
+    VariationalWynerParams,
+    build_variational_wyner,
+)
 
 if TYPE_CHECKING:
     from wynerkit.hookspecs import Register
@@ -18,8 +22,7 @@ if TYPE_CHECKING:
 
 def make_degenerate_local(params: VariationalWynerParams, context: BuildContext) -> VariationalWyner:
     """The variational Wyner model with degenerate local encoders q(u|x), q(v|y) (paper ablation)."""
-    x, y = context.build(params.x), context.build(params.y)
-    return VariationalWyner(x, y, params.latent, params.noise_dim, local_reads_z=False).to(context.device)
+    return build_variational_wyner(params, context, local_reads_z=False)
 
 
 @hookimpl

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import torch
 from pydantic import Field, NonNegativeInt, PositiveInt
@@ -42,6 +42,25 @@ class VariationalWynerParams(ComponentParams):
         description="standard-normal noise features each encoder appends to its trunk features before its "
         "latent head (implicit stochastic encoders); 0 gives the paper's deterministic encoders",
     )
+    code_scale: Literal["free", "prior"] = Field(
+        "free",
+        description="free: latent heads are plain linear layers (the paper); prior: every encoder's code is "
+        "standardised per dimension over the batch (BatchNorm without affine), so codes have the prior's mean 0 "
+        "and std 1 from the first step and code matching cannot shrink them to nothing",
+    )
+    local_noise: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="s: in training, the local codes become sqrt(1 - s^2) * code + s * N(0, I) (stochastic local "
+        "encoders), which bounds what u and v can carry and leaves the content to z; 0: deterministic (the paper)",
+    )
+    init: Literal["torch", "xavier"] = Field(
+        "torch",
+        description="initial weights of every linear and convolutional layer: torch's defaults, or xavier "
+        "(xavier-uniform weights, zero biases, as in the authors' code)",
+    )
 
 
 def with_noise(features: Tensor, noise_dim: int, generator: torch.Generator | None) -> Tensor:
@@ -59,14 +78,21 @@ def as_module(net: object, what: str) -> nn.Module:
     return net
 
 
+def code_head(in_features: int, size: int, standardise: bool) -> nn.Module:
+    """A latent head: one linear layer, followed when ``standardise`` by a per-dimension BatchNorm without affine
+    (the code's batch mean 0 and std 1, the prior's)."""
+    linear = nn.Linear(in_features, size)
+    return nn.Sequential(linear, nn.BatchNorm1d(size, affine=False)) if standardise else linear
+
+
 class JointEncoder(nn.Module):
     """q(z|x,y): a trunk of its own per modality, features concatenated, one linear head."""
 
-    def __init__(self, x: Modality, y: Modality, z_dim: int, noise_dim: int) -> None:
+    def __init__(self, x: Modality, y: Modality, z_dim: int, noise_dim: int, standardise: bool = False) -> None:
         super().__init__()
         self.x_trunk = as_module(x.encoder_trunk(), "x.encoder_trunk()")
         self.y_trunk = as_module(y.encoder_trunk(), "y.encoder_trunk()")
-        self.head = nn.Linear(self.x_trunk.out_features + self.y_trunk.out_features + noise_dim, z_dim)
+        self.head = code_head(self.x_trunk.out_features + self.y_trunk.out_features + noise_dim, z_dim, standardise)
         self.noise_dim = noise_dim
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
@@ -82,13 +108,24 @@ class Branch(nn.Module):
     training iteration encodes the same batch for q_xy->, p_x->y and R_y2x, and pays the trunk once.
     """
 
-    def __init__(self, modality: Modality, z_dim: int, local_dim: int, noise_dim: int, local_reads_z: bool) -> None:
+    def __init__(
+        self,
+        modality: Modality,
+        z_dim: int,
+        local_dim: int,
+        noise_dim: int,
+        local_reads_z: bool,
+        *,
+        standardise: bool = False,
+        local_noise: float = 0.0,
+    ) -> None:
         super().__init__()
         self.trunk = as_module(modality.encoder_trunk(), "encoder_trunk()")
         features = self.trunk.out_features
-        self.z_head = nn.Linear(features + noise_dim, z_dim)
-        self.local_head = nn.Linear((z_dim if local_reads_z else 0) + features + noise_dim, local_dim)
+        self.z_head = code_head(features + noise_dim, z_dim, standardise)
+        self.local_head = code_head((z_dim if local_reads_z else 0) + features + noise_dim, local_dim, standardise)
         self.local_reads_z = local_reads_z
+        self.local_noise = local_noise
         self.decoder = modality.decoder(z_dim + local_dim)
         self.local_dim = local_dim
         self.noise_dim = noise_dim
@@ -112,7 +149,12 @@ class Branch(nn.Module):
 
     def encode_local(self, z: Tensor, h: Tensor, generator: torch.Generator | None) -> Tensor:
         inputs = torch.cat([z, h], dim=1) if self.local_reads_z else h
-        return self.local_head(with_noise(inputs, self.noise_dim, generator))
+        code = self.local_head(with_noise(inputs, self.noise_dim, generator))
+        if not (self.training and self.local_noise):
+            return code
+        s = self.local_noise  # mixing keeps a standardised code's variance at 1, the prior's
+        noise = torch.randn(code.shape, generator=generator, device=code.device, dtype=code.dtype)
+        return (1 - s * s) ** 0.5 * code + s * noise
 
     def decode(self, z: Tensor, local: Tensor) -> Tensor:
         return self.decoder(torch.cat([z, local], dim=1))
@@ -177,16 +219,25 @@ class VariationalWyner(PriorDecoding, nn.Module):
     """
 
     def __init__(
-        self, x: Modality, y: Modality, latent: LatentSizes, noise_dim: int = 0, local_reads_z: bool = True
+        self,
+        x: Modality,
+        y: Modality,
+        latent: LatentSizes,
+        noise_dim: int = 0,
+        local_reads_z: bool = True,
+        *,
+        standardise: bool = False,
+        local_noise: float = 0.0,
     ) -> None:
         super().__init__()
         self.x_modality = x
         self.y_modality = y
         self.latent = {"z": latent.z, "u": latent.u, "v": latent.v}
         self.noise_dim = noise_dim
-        self.joint_encoder = JointEncoder(x, y, latent.z, noise_dim)
-        self.x_branch = Branch(x, latent.z, latent.u, noise_dim, local_reads_z)
-        self.y_branch = Branch(y, latent.z, latent.v, noise_dim, local_reads_z)
+        self.joint_encoder = JointEncoder(x, y, latent.z, noise_dim, standardise)
+        codes = {"standardise": standardise, "local_noise": local_noise}
+        self.x_branch = Branch(x, latent.z, latent.u, noise_dim, local_reads_z, **codes)
+        self.y_branch = Branch(y, latent.z, latent.v, noise_dim, local_reads_z, **codes)
 
     def variational(self, x: Tensor, y: Tensor) -> Sample:
         """q_xy->: data (x, y) with z ~ q(z|x,y), u ~ q(u|z,x), v ~ q(v|z,y)."""
@@ -241,13 +292,42 @@ class VariationalWyner(PriorDecoding, nn.Module):
         return z, own_local, other_local, target.decode(z, other_local)
 
 
-def make_variational_wyner(params: VariationalWynerParams, context: BuildContext) -> VariationalWyner:
-    """The variational Wyner model: joint, conditional and local encoders with deterministic decoders.
+def initialise(network: nn.Module, init: Literal["torch", "xavier"]) -> nn.Module:
+    """Re-initialise every linear and (transposed) convolutional layer: xavier-uniform weights, zero biases.
 
-    Builds the two nested modalities from the spec, then the networks on ``context.device``.
+    ``torch`` keeps torch's defaults. Parametrised layers (spectral norm) are left alone.
     """
+    if init == "xavier":
+        for module in network.modules():
+            if isinstance(module, nn.Linear | nn.Conv2d | nn.ConvTranspose2d) and not hasattr(
+                module, "parametrizations"
+            ):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+    return network
+
+
+def build_variational_wyner(
+    params: VariationalWynerParams, context: BuildContext, *, local_reads_z: bool = True
+) -> VariationalWyner:
+    """The two nested modalities from the spec, then the initialised networks on ``context.device``."""
     x, y = context.build(params.x), context.build(params.y)
-    return VariationalWyner(x, y, params.latent, params.noise_dim).to(context.device)
+    model = VariationalWyner(
+        x,
+        y,
+        params.latent,
+        params.noise_dim,
+        local_reads_z,
+        standardise=params.code_scale == "prior",
+        local_noise=params.local_noise,
+    )
+    return initialise(model, params.init).to(context.device)
+
+
+def make_variational_wyner(params: VariationalWynerParams, context: BuildContext) -> VariationalWyner:
+    """The variational Wyner model: joint, conditional and local encoders with deterministic decoders."""
+    return build_variational_wyner(params, context)
 
 
 @hookimpl
@@ -261,6 +341,8 @@ __all__ = [
     "PriorDecoding",
     "VariationalWyner",
     "VariationalWynerParams",
+    "build_variational_wyner",
+    "initialise",
     "make_variational_wyner",
     "wynerkit_register_models",
 ]

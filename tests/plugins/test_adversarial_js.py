@@ -211,3 +211,36 @@ def test_the_loss_is_the_logistic_loss():
     est = estimator()
     assert est.critic_loss(t_p, t_q).item() == pytest.approx(expected, rel=1e-6)
     assert est.critic_loss(torch.zeros(3), torch.zeros(2)).item() == pytest.approx(2 * math.log(2))
+
+
+def test_interaction_appends_a_multiplicative_pair_term_to_the_shared_features():
+    plain, mixed = estimator(), estimator(interaction=6)
+    assert plain.interaction is None and plain.features(sample(4)).shape == (4, 32)
+    assert mixed.features(sample(4)).shape == (4, 32 + 6)
+    with torch.no_grad():  # the appended part is (P h_x) * (Q h_y): zero when Q's output is zero
+        mixed.interaction.q.weight.zero_()
+        mixed.interaction.q.bias.zero_()
+    assert torch.equal(mixed.eval().features(sample(4))[:, 32:], torch.zeros(4, 6))
+
+
+def test_a_critic_with_interaction_learns_which_y_pairs_with_which_x():
+    """Paired (x, y = x[:4] + noise) against y shuffled within the batch: same marginals, only the pairing differs."""
+    torch.manual_seed(0)
+    est = estimator(heads={"pair": ("x", "y")}, interaction=8, instance_noise=0.0)
+    optimiser = torch.optim.Adam(est.parameters(), lr=2e-3)
+
+    def pairs(n: int) -> tuple[Sample, Sample]:
+        x = torch.randn(n, 4)
+        paired = Sample(x=x, y=torch.cat([x, torch.randn(n, 1)], 1) + 0.1 * torch.randn(n, 5))
+        return paired, paired.with_(y=paired.y[torch.randperm(n)])
+
+    for _ in range(300):
+        paired, shuffled = pairs(128)
+        loss = est.critic_loss(est.log_ratio("pair", paired), est.log_ratio("pair", shuffled))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    paired, shuffled = pairs(2000)
+    with torch.no_grad():
+        on_paired, on_shuffled = est.log_ratio("pair", paired), est.log_ratio("pair", shuffled)
+    assert ((on_paired > 0).float().mean() + (on_shuffled <= 0).float().mean()) / 2 > 0.8

@@ -19,6 +19,7 @@ from wynerkit_plugins.evaluators.coherence import (
     coherence_from_labels,
     joint_coherence_from_labels,
 )
+from wynerkit_plugins.evaluators.digit_classifier import digit_classifiers
 
 KEYS = {
     "coherence.joint",
@@ -92,3 +93,16 @@ def test_coherence_is_a_registered_evaluator(builtin_host):
     component = builtin_host.registry.get("evaluator", "coherence")
     built = component.factory(component.params(), BuildContext(registry=builtin_host.registry))
     assert built.params.joint_samples == 16384
+
+
+def test_coherence_evaluates_on_mnist_mnist(builtin_host, cache_dir, tmp_path):
+    """Both sides real (embedded) MNIST: the y classifier reads 1-channel 28x28 digits, cached apart from x's."""
+    data = check_component(builtin_host, "dataset", "mnist-mnist", {"max_per_class": 60})
+    params = CoherenceParams(**{**SMALL, "classifier_epochs": 8}, max_test_pairs=300)
+    result = Coherence(params, tmp_path).evaluate(Run(PerfectModel(data), data))
+    assert set(result) == KEYS and all(0.0 <= v <= 1.0 for v in result.values()), result
+    assert all(v > 0.3 for v in result.values()), result  # real pairs read by weak judges (~0.5-0.75); chance: 0.1
+    judges = digit_classifiers(data, params, data_root=tmp_path, device=torch.device("cpu"))  # from the cache
+    assert judges["y"].net.conv1.in_channels == judges["x"].net.conv1.in_channels == 1
+    cached = sorted(p.name.split("-seed")[0] for p in (cache_dir / "classifiers").glob("mnist-mnist-*.safetensors"))
+    assert [name.rsplit("-", 1)[0] for name in cached] == ["mnist-mnist-x", "mnist-mnist-y"]

