@@ -33,6 +33,7 @@ from wynerkit.sweep import (
     expand_grid,
     parse_axis,
     plan_sweep,
+    read_baseline,
     value_text,
 )
 from wynerkit.sweep_report import load_results, markdown_text, summary_metrics, write_reports
@@ -352,6 +353,24 @@ def test_the_quickstart_sweeps_with_a_tiny_budget(cli, tmp_path):
     assert [r["objective.lambda_ci"] for r in rows] == ["0", "1"]
     assert all(r["status"] == "finished" and math.isfinite(float(r["valid.loss"])) for r in rows)
     assert (out / "sweep.png").is_file()
+
+
+def test_the_iiae_overlay_unsets_the_fields_only_variational_wyner_has(builtin_host):
+    """The quickstart sets code_scale and local_noise; IIAE has neither, so its overlay removes them first."""
+    iiae = read_baseline(ROOT / "specs" / "overlays" / "iiae.yaml")
+    assert "model.local_noise" in iiae.unset and "unset" not in iiae.entries
+    plan = plan_sweep(QUICKSTART, builtin_host.registry, [Axis("seed", (0,))], [iiae], [])
+    model = next(c.spec.model for c in plan.cells if c.cell.baseline is not None)
+    assert model.name == "iiae" and model.y.batch_norm  # the modalities are kept as they were
+    tiny = plan_sweep(TINY, builtin_host.registry, [Axis("seed", (0,))], [iiae], [])  # absent keys: no-op
+    assert {c.spec.model.name for c in tiny.cells} == {"variational-wyner", "iiae"}
+
+
+def test_an_unset_that_is_not_a_list_of_keys_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("unset: model.local_noise\nmodel.name: iiae\n")
+    with pytest.raises(UsageError, match="unset is a list of dotted spec keys"):
+        read_baseline(bad)
 
 
 # -- reports from fake summaries --------------------------------------------------------------------

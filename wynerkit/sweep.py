@@ -15,6 +15,7 @@ rewritten atomically whenever one changes.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
@@ -161,10 +162,20 @@ class Baseline:
     label: str
     path: Path
     entries: dict[str, Any]
+    unset: tuple[str, ...] = ()
+    """Dotted keys removed from the spec before the entries apply (fields the overlay's component lacks)."""
+
+
+UNSET = "unset"
+"""The overlay key listing dotted spec keys to remove, e.g. ``unset: [model.local_noise]``."""
 
 
 def read_baseline(path: Path) -> Baseline:
-    """Read an overlay file: a YAML mapping of dotted keys to the values that replace those nodes."""
+    """Read an overlay file: a YAML mapping of dotted keys to the values that replace those nodes.
+
+    The key ``unset`` lists dotted keys to remove first (absent ones are ignored): an overlay that
+    swaps a component can drop the fields only the replaced component has.
+    """
     where = f"--baseline {path}"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -183,9 +194,12 @@ def read_baseline(path: Path) -> Baseline:
             f"{where}: an overlay is a mapping of dotted spec keys to values, e.g. `model.name: iiae` "
             "(each entry replaces the node at its key, as --set does)"
         )
+    unset = data.pop(UNSET, [])
+    if not isinstance(unset, list) or not all(isinstance(k, str) and k.strip() for k in unset):
+        raise UsageError(f"{where}: {UNSET} is a list of dotted spec keys to remove, e.g. [model.local_noise]")
     for key, value in data.items():
         _check_storable(value, f"{where}: {key}")
-    return Baseline(label=path.stem, path=path, entries=data)
+    return Baseline(label=path.stem, path=path, entries=data, unset=tuple(unset))
 
 
 def read_baselines(paths: Sequence[Path]) -> list[Baseline]:
@@ -252,8 +266,23 @@ def cell_source(base: SpecSource, cell: Cell) -> CellSource:
             origins[f"{key}={value_text(value)}"] = f"--baseline {cell.baseline.path} {key}={value_text(value)}"
     for key, value in cell.assignments.items():
         origins[f"{key}={value_text(value)}"] = f"--grid {key}={value_text(value)}"
+    if cell.baseline is not None and cell.baseline.unset:
+        base = without_keys(base, cell.baseline.unset)
     source = apply_overrides(base, list(origins))
     return CellSource(source.path, source.data, source.positions, source.overrides, origins)
+
+
+def without_keys(source: SpecSource, keys: Sequence[str]) -> SpecSource:
+    """A copy of ``source`` with each dotted key that exists removed."""
+    data = copy.deepcopy(source.data)
+    for key in keys:
+        *parents, last = key.split(".")
+        node: Any = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return SpecSource(path=source.path, data=data, positions=source.positions, overrides=dict(source.overrides))
 
 
 # -- the plan ---------------------------------------------------------------------------------------
