@@ -19,14 +19,18 @@ alone, so the model's conditional covariance has rank 1 (v has size 1), while th
 eigenvalues (0.010, 0.013, 0.084, 0.697): the best rank-1 covariance is 0.12 away. The measured error
 of about 0.2 means v carries nearly exactly y's local part.
 
-Measured (750 steps, errors: joint / conditional mean / conditional covariance; seeds 0, 1, 2 of the
-spec; about 40 s of CPU on one thread):
+Measured with this spec (750 steps at lr 2e-3, 1 CPU thread), errors joint / mean / covariance:
 
-- this spec (all paper terms, lambda_ci 0.1): 0.14 / 0.013 / 0.18, 0.10 / 0.029 / 0.35, 0.13 / 0.032 / 0.20;
-- lambda_ci 1 (the paper's I-weight): 0.52 / 0.22 / 0.45: the conditional is not learnt in this budget
-  (with 1,500 steps it drifts further away);
-- lambda_ci 0 (no I terms): 0.03-0.28 / 0.005-0.008 / 0.19-0.24, on 4 seeds;
-- with BatchNorm in the encoders, with lr 1e-3, or at 500 steps: conditional means 0.2-0.4 unexplained.
+- seeds 0-4: 0.10 / 0.027 / 0.17, 0.10 / 0.013 / 0.23, 0.06 / 0.024 / 0.28, 0.16 / 0.010 / 0.22,
+  0.15 / 0.016 / 0.20 (the test trains seed 0);
+- instance noise 0.25 (the paper's), seeds 0-4: joint 0.05-0.13, mean 0.010-0.033, covariance
+  0.17-0.48;
+- lambda_ci 1 (the paper's weight of the I terms): 0.48 / 0.24 / 0.64 with noise 0.25; with lr 1e-3,
+  lambda_rec 10 and no BatchNorm it never settles over 1,500 steps (mean 0.10-0.41): the paper's
+  weighting does not learn the conditional in this budget;
+- lambda_ci 0 (no I terms, no BatchNorm): 0.03-0.07 / 0.004-0.006 / 0.15-0.19 over 3 seeds, and faster;
+- noise 0.25 at 500 steps, seeds 0-3: mean 0.007-0.027, covariance 0.21-0.54 (750 steps for margin);
+  at lr 1e-3 (no BatchNorm): 0.14 / 0.012 / 0.37.
 """
 
 from __future__ import annotations
@@ -52,12 +56,12 @@ CONDITIONAL_DRAWS = 2_000
 EVAL_SEED = 1234
 
 JOINT_TOLERANCE = 0.3
-"""Relative Frobenius error of the joint covariance; measured 0.03-0.28, untrained about 0.99."""
+"""Relative Frobenius error of the joint covariance; measured 0.06-0.16, untrained about 0.99."""
 MEAN_TOLERANCE = 0.1
-"""Unexplained fraction of the conditional mean; measured 0.005-0.032, ignoring x gives about 1."""
-COVARIANCE_TOLERANCE = 0.6
-"""Mean relative Frobenius error of the conditional covariance; measured 0.18-0.35 (floor 0.12),
-untrained about 0.99, ignoring x about 3.8."""
+"""Unexplained fraction of the conditional mean; measured 0.010-0.027, ignoring x or untrained about 1."""
+COVARIANCE_TOLERANCE = 0.5
+"""Mean relative Frobenius error of the conditional covariance; measured 0.17-0.28 (floor 0.12),
+untrained about 0.99 (no spread), ignoring x about 3.7."""
 
 JointSampler = Callable[[int, torch.Generator], tuple[Tensor, Tensor]]
 ConditionalSampler = Callable[[Tensor, torch.Generator], Tensor]
@@ -188,5 +192,5 @@ def test_the_checks_fail_an_untrained_model_and_one_whose_y_ignores_x(rung):
 def test_the_exact_sampler_passes_far_inside_the_tolerances(rung):
     """The draws are enough: sampling noise alone stays far below every tolerance."""
     exact = rung.exact
-    assert exact.joint < JOINT_TOLERANCE / 10 and exact.mean < MEAN_TOLERANCE / 10, exact
+    assert exact.joint < JOINT_TOLERANCE / 5 and exact.mean < MEAN_TOLERANCE / 100, exact
     assert exact.covariance < COVARIANCE_TOLERANCE / 5, exact

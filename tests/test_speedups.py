@@ -73,11 +73,14 @@ def assert_same_values(a: list[dict[str, Tensor]], b: list[dict[str, Tensor]]) -
     Adam normalises tiny gradients to full-size steps, so rounding-level differences move weights by up to
     the learning rate per step: the spec's small one keeps that below the tolerance, while a different
     computation or different random draws miss it by orders of magnitude in the first iteration.
+    The ``pairing.*`` diagnostics are differences of two nearly equal mean log-ratios, so the same
+    rounding is a larger share of them: they get an absolute tolerance of 1e-3.
     """
     assert [sorted(i) for i in a] == [sorted(i) for i in b]
     for number, (first, second) in enumerate(zip(a, b, strict=True), 1):
         for name in first:
-            torch.testing.assert_close(first[name], second[name], rtol=1e-4, atol=1e-5, msg=f"{name}, step {number}")
+            atol = 1e-3 if name.startswith("pairing.") else 1e-5
+            torch.testing.assert_close(first[name], second[name], rtol=1e-4, atol=atol, msg=f"{name}, step {number}")
 
 
 @pytest.fixture(scope="module")
