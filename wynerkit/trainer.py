@@ -203,13 +203,16 @@ class Trainer:
             return {}
         real = step.sample("variational")
         mixed = real.shuffled("y")
-        features, mixed_features = self.critic.features(real), self.critic.features(mixed)
-        return {
-            f"pairing.{head}": (
-                self.critic.log_ratio(head, real, features) - self.critic.log_ratio(head, mixed, mixed_features)
-            ).mean()
-            for head in heads
-        }
+        with self._precision():  # the samples were drawn under the run's precision
+            features, mixed_features = self.critic.features(real), self.critic.features(mixed)
+            return {
+                f"pairing.{head}": (
+                    self.critic.log_ratio(head, real, features) - self.critic.log_ratio(head, mixed, mixed_features)
+                )
+                .float()
+                .mean()
+                for head in heads
+            }
 
     def _generator_update(self, step: TrainingStep, number: int) -> tuple[Tensor, dict[str, Tensor]]:
         """One generator update from the step's samples (critic frozen); its total and term values."""
