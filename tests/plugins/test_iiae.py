@@ -31,6 +31,7 @@ from wynerkit.sample import VARIABLES
 from wynerkit.spec import SpecBuilder
 from wynerkit.spec_loading import load_spec
 from wynerkit.step import TrainingStep
+from wynerkit.sweep import plan_sweep, read_baseline
 from wynerkit.testing import check_component
 from wynerkit.trainer import Trainer
 from wynerkit.training_run import train_run
@@ -63,6 +64,8 @@ PLUGINS = {
     "divergence-terms",
     "information-terms",
     "reconstruction-terms",
+    "code-matching-terms",
+    "coherence",
     "iiae",
 }
 X_DIM, Y_DIM = 6, 5  # different sizes, so a swapped x and y cannot go unnoticed
@@ -355,11 +358,10 @@ def test_resume_continues_the_anneal_counter_like_an_uninterrupted_run(host: Plu
 # --- the sweep baseline overlays -------------------------------------------------------------------
 
 
-def overlay(name: str) -> list[str]:
-    """An overlay file as ``--set`` assignments (JSON is YAML: each value is the node it replaces)."""
-    assignments = yaml.safe_load((OVERLAYS / name).read_text())
-    assert isinstance(assignments, dict) and assignments, name
-    return [f"{key}={json.dumps(value)}" for key, value in assignments.items()]
+def overlaid(base: Path, name: str, host: PluginHost) -> Any:
+    """``base`` with an overlay file applied the way ``wynerkit sweep --baseline`` applies it (unset, then set)."""
+    plan = plan_sweep(base, host.registry, [], [read_baseline(OVERLAYS / name)], [])
+    return next(cell.spec for cell in plan.cells if cell.cell.baseline is not None)
 
 
 @pytest.mark.parametrize(
@@ -371,7 +373,7 @@ def test_each_overlay_turns_a_wyner_spec_into_its_baseline(
     host: PluginHost, name: str, model: str | None, base: Path
 ) -> None:
     original = load_spec(base, host.registry).spec
-    spec = load_spec(base, host.registry, overlay(name)).spec
+    spec = overlaid(base, name, host)
     assert spec.model.name == (model or original.model.name)
     for field in ("latent", "x", "y"):  # specs of two loads are instances of distinct classes: compare dumps
         assert getattr(spec.model, field).model_dump() == getattr(original.model, field).model_dump(), field
@@ -387,10 +389,10 @@ def test_each_overlay_turns_a_wyner_spec_into_its_baseline(
 
 def test_iiae_quickstart_is_the_quickstart_with_the_iiae_overlay(host: PluginHost) -> None:
     mine = load_spec(BASELINES / "iiae-quickstart.yaml", host.registry).spec
-    overlaid = load_spec(QUICKSTART, host.registry, overlay("iiae.yaml")).spec
-    assert (mine.seed, mine.estimator, overlaid.estimator) == (overlaid.seed, None, None)
+    made = overlaid(QUICKSTART, "iiae.yaml", host)
+    assert (mine.seed, mine.estimator, made.estimator) == (made.seed, None, None)
     for field in ("data", "model"):  # specs of two loads are instances of distinct classes: compare dumps
-        assert getattr(mine, field).model_dump() == getattr(overlaid, field).model_dump(), field
-    assert (mine.objective.terms, mine.objective.critic_terms) == (overlaid.objective.terms, None)
+        assert getattr(mine, field).model_dump() == getattr(made, field).model_dump(), field
+    assert (mine.objective.terms, mine.objective.critic_terms) == (made.objective.terms, None)
     ignored = {"critic_lr"}  # no critic: the quickstart's critic learning rate does not apply
-    assert mine.train.model_dump(exclude=ignored) == overlaid.train.model_dump(exclude=ignored)
+    assert mine.train.model_dump(exclude=ignored) == made.train.model_dump(exclude=ignored)
