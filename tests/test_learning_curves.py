@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +134,17 @@ def _comparable(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("wall_s", "eval_s")} for r in rows]
 
 
-def test_resuming_with_more_steps_gives_the_straight_runs_rows(builtin_host: PluginHost, tmp_path: Path) -> None:
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread for this test, then the count as it was: later tests compare with subprocesses."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_resuming_with_more_steps_gives_the_straight_runs_rows(builtin_host: PluginHost, tmp_path: Path) -> None:
     quiet = {"log": lambda line: None}
     straight = lc.run_curve(_tiny(builtin_host, tmp_path / "a", [7, 15]), [7, 15], Checksum(), builtin_host, **quiet)
 
