@@ -65,7 +65,10 @@ def _digest(text: str) -> str:
 def value_text(value: Any) -> str:
     """A value as one line of YAML, the text that ``--set`` and ``--grid`` read back as the same value."""
     lines = yaml.safe_dump(value, default_flow_style=True, width=2**31 - 1, sort_keys=False).splitlines()
-    return " ".join(line for line in lines if line != "...")
+    lines = [line for line in lines if line != "..."]
+    # A string with line breaks dumps over several lines, which joining would change: JSON (which YAML
+    # reads) escapes them on one line.
+    return lines[0] if len(lines) == 1 else json.dumps(value, ensure_ascii=False)
 
 
 def name_part(text: str) -> str:
