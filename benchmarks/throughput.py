@@ -208,16 +208,16 @@ def measure(
             for indices in epoch_batches(split, validated.train.batch_size, 0, 0)[:4]
         ]
         for number in range(1, warmup + 1):
-            trainer.iteration(batches[number % len(batches)], number)
+            trainer.iteration(batches[number % len(batches)], number, logs=False)
         with torch.compiler.set_stance("force_eager"), FlopCounterMode(display=False) as counter:
-            trainer.iteration(batches[0], warmup + 1)
+            trainer.iteration(batches[0], warmup + 1, logs=False)
         flops = counter.get_total_flops()
         peak = matmul_peak(DTYPES[validated.train.precision], device)
         iterations = 0
         sync(device)
         started = time.perf_counter()
         while iterations < 3 or time.perf_counter() - started < min_seconds:
-            trainer.iteration(batches[iterations % len(batches)], warmup + 2 + iterations)
+            trainer.iteration(batches[iterations % len(batches)], warmup + 2 + iterations, logs=False)
             iterations += 1
         sync(device)
         seconds = time.perf_counter() - started

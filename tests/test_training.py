@@ -74,6 +74,20 @@ def test_same_spec_and_seed_give_identical_metrics_and_another_seed_does_not(tmp
     assert runs[0] != runs[2]
 
 
+def test_how_often_a_run_logs_does_not_change_what_it_trains(tmp_path, builtin_host):
+    """Per-window diagnostics (``pairing.*``) are measured only on logged steps, without drawing random
+    numbers: logging every step and every 4th step train the same weights, and each line has a pairing."""
+    finals = []
+    for every in (1, 4):
+        run_dir, spec = start(tmp_path / str(every), builtin_host, f"train.log_every={every}")
+        train_run(run_dir, spec, builtin_host.registry)
+        logged = [r for r in metrics(run_dir) if "loss.generator" in r]
+        assert len(logged) == 20 // every and all("pairing.D_joint" in r for r in logged)
+        finals.append(load_file(str(step_checkpoints(run_dir / "checkpoints")[-1] / "model.safetensors")))
+    assert finals[0].keys() == finals[1].keys()
+    assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
+
+
 def test_keep_last_prunes_old_checkpoints_but_keeps_the_best(tmp_path, builtin_host):
     run_dir, spec = start(tmp_path, builtin_host, "train.checkpoint.every=4", "train.checkpoint.keep_last=1")
     train_run(run_dir, spec, builtin_host.registry)

@@ -48,21 +48,30 @@ class Position:
 
 @dataclass
 class Window:
-    """Sums of logged values since the last log line (kept on the device: no sync per step)."""
+    """Sums of logged values since the last log line (kept on the device: no sync per step).
+
+    Each value is averaged over the steps that reported it (``counts``): a diagnostic measured only on the
+    last step of a window (``pairing.*``) is logged as that step's value.
+    """
 
     sums: dict[str, Tensor] = field(default_factory=dict)
-    count: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
 
     def add(self, values: dict[str, Tensor]) -> None:
         for name, value in values.items():
             self.sums[name] = self.sums[name] + value if name in self.sums else value.clone()
-        self.count += 1
+            self.counts[name] = self.counts.get(name, 0) + 1
 
     def flush(self, cluster: Cluster) -> dict[str, float]:
         """The means since the last flush (averaged over the ranks of a distributed run); starts a new window."""
         names = list(self.sums)
-        means = cluster.mean(torch.stack([self.sums[n] for n in names]) / max(self.count, 1)).tolist() if names else []
-        self.sums, self.count = {}, 0
+        if names:
+            counts = torch.tensor([self.counts[n] for n in names], dtype=torch.float32)
+            stacked = torch.stack([self.sums[n].float() for n in names])
+            means = cluster.mean(stacked / counts.to(stacked.device)).tolist()
+        else:
+            means = []
+        self.sums, self.counts = {}, {}
         return dict(zip(names, means, strict=True))
 
     def share(self, cluster: Cluster) -> None:
@@ -136,7 +145,7 @@ class Trainer:
                 while pos.batch < len(batches) and pos.step < self.total:
                     indices = self.cluster.shard(batches[pos.batch])
                     batch = as_sample(fetch(self.train_split, indices), self.parts.device)
-                    self.window.add(self.iteration(batch, pos.step + 1))
+                    self.window.add(self.iteration(batch, pos.step + 1, logs=self._logs(pos.step + 1)))
                     pos.step, pos.batch = pos.step + 1, pos.batch + 1
                     progress.advance(pos.step)
                     if pos.step % tr.log_every == 0 or pos.step == self.total:
@@ -150,8 +159,15 @@ class Trainer:
                     pos.epoch, pos.batch = pos.epoch + 1, 0
         return {"steps": pos.step, "epochs": pos.step / self.steps_per_epoch, "seconds": time.perf_counter() - started}
 
-    def iteration(self, batch: Any, number: int) -> dict[str, Tensor]:
-        """One critic phase and one generator phase on one minibatch; returns detached values to log."""
+    def _logs(self, number: int) -> bool:
+        """Whether iteration ``number`` ends a log window (its values are written after it)."""
+        return number % self.train_spec.log_every == 0 or number == self.total
+
+    def iteration(self, batch: Any, number: int, logs: bool = True) -> dict[str, Tensor]:
+        """One critic phase and one generator phase on one minibatch; returns detached values to log.
+
+        ``logs``: the iteration ends a log window, so the per-window diagnostics (``pairing.*``) are measured.
+        """
         tr = self.train_spec
         self.model.train()
         if self.execution.channels_last:
@@ -162,6 +178,8 @@ class Trainer:
                 step = TrainingStep(self.model, self.critic, batch, self.generator)
                 if self.critic is not None and self.objective.critic_terms:
                     logged.update(self._critic_phase(step, number))
+                    if logs:  # two extra critic passes: measured once per log line, not every step
+                        logged.update(self._pairing(step))
                     self.critic.requires_grad_(False)
                 total, values = self._generator_update(step, number)
             for _ in range(1, tr.generator_steps):  # the model changed: fresh samples, fresh features
@@ -188,12 +206,11 @@ class Trainer:
             "loss.critic": total.detach(),
             **{f"critic.{k}": v.detach() for k, v in losses.items()},
             **{f"accuracy.{k}": v for k, v in accuracies.items()},
-            **self._pairing(step),
         }
 
     @torch.no_grad()
     def _pairing(self, step: TrainingStep) -> dict[str, Tensor]:
-        """How far each (x, y) head's output drops when y is shuffled against x in real pairs: ``pairing.<head>``.
+        """How far each (x, y) head's output drops when y is moved to another x in real pairs: ``pairing.<head>``.
 
         The heads of D terms compare real pairs with generated ones; if they only judge whether x and
         y each look real, this gap stays near 0 and no term tells the model which y goes with which x.
@@ -202,17 +219,23 @@ class Trainer:
         if not heads or "variational" not in step.drawn:
             return {}
         real = step.sample("variational")
-        mixed = real.shuffled("y")
-        with self._precision():  # the samples were drawn under the run's precision
-            features, mixed_features = self.critic.features(real), self.critic.features(mixed)
-            return {
-                f"pairing.{head}": (
-                    self.critic.log_ratio(head, real, features) - self.critic.log_ratio(head, mixed, mixed_features)
-                )
-                .float()
-                .mean()
-                for head in heads
-            }
+        mixed = real.with_(y=real.require("y")[0].roll(1, 0))  # each x with its neighbour's y: no pair kept
+        # A measurement must not change training: eval mode stops spectral norm's power iteration, and the
+        # forked stream keeps the critic's instance noise from taking draws from the training one.
+        self.critic.eval()
+        try:
+            with torch.random.fork_rng(devices=_cuda_devices(self.parts.device)), self._precision():
+                features, mixed_features = self.critic.features(real), self.critic.features(mixed)
+                return {
+                    f"pairing.{head}": (
+                        self.critic.log_ratio(head, real, features) - self.critic.log_ratio(head, mixed, mixed_features)
+                    )
+                    .float()
+                    .mean()
+                    for head in heads
+                }
+        finally:
+            self.critic.train()
 
     def _generator_update(self, step: TrainingStep, number: int) -> tuple[Tensor, dict[str, Tensor]]:
         """One generator update from the step's samples (critic frozen); its total and term values."""
@@ -315,7 +338,7 @@ class Trainer:
         state = {
             "world": self.cluster.world,
             "position": vars(self.position).copy(),
-            "window_count": self.window.count,
+            "window_counts": self.window.counts,
             "ema_updates": self.ema.updates,
             "valid.loss": value,
             "best": self.best,
@@ -344,15 +367,20 @@ class Trainer:
         if f"rng.cuda{mine}" in extra and self.parts.device.type == "cuda":
             torch.cuda.set_rng_state(extra[f"rng.cuda{mine}"], self.parts.device)
         self.position = Position(**state["position"])
-        self.window = Window(
-            {k.removeprefix("window."): v.to(self.parts.device) for k, v in extra.items() if k.startswith("window.")},
-            state["window_count"],
-        )
+        sums = {k.removeprefix("window."): v.to(self.parts.device) for k, v in extra.items() if k.startswith("window.")}
+        self.window = Window(sums, _window_counts(state, sums))
         self.ema.updates = state["ema_updates"]
         self.best = state["best"]
         if main:
             self.log.truncate_after(self.position.step)
         return self.position.step
+
+
+def _window_counts(state: dict[str, Any], sums: dict[str, Tensor]) -> dict[str, int]:
+    """The window's per-value step counts; checkpoints before per-value counts stored one count for all."""
+    if "window_counts" in state:
+        return state["window_counts"]
+    return dict.fromkeys(sums, state["window_count"])
 
 
 def _check_finite(values: dict[str, Tensor], step: int, what: str, cluster: Cluster) -> None:
