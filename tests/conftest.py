@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from wynerkit.cli import build_app
 from wynerkit.data_root import CACHE_ENV
 from wynerkit.plugins import BLOCK_ENV, PluginHost, discover, set_host
 
@@ -15,6 +17,14 @@ def builtin_host() -> PluginHost:
     host = PluginHost.load(discover(builtin_only=True), blocked=())
     assert not host.errors, [str(e) for e in host.errors]
     return host
+
+
+@pytest.fixture
+def cli(builtin_host: PluginHost):
+    """The CLI on the built-in plugins: ``cli("run", spec, ...)`` gives click's result (exit code, output)."""
+    app = build_app(builtin_host)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="session")

@@ -8,23 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
-from typer.testing import CliRunner
 
 import wynerkit
-from wynerkit.cli import build_app
 from wynerkit.spec_loading import load_spec
 
 ROOT = Path(__file__).parent.parent
 TINY = ROOT / "tests" / "specs" / "tiny.yaml"
-
-
-@pytest.fixture
-def cli(builtin_host):
-    app = build_app(builtin_host)
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, [str(a) for a in args])
 
 
 def test_version(cli):

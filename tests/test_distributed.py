@@ -63,8 +63,14 @@ def torchrun(*args: str) -> list[str]:
     ]
 
 
+def gloo_threads() -> list[str]:
+    """The names of this process's gloo threads (its workers and its TCP loop), from /proc (Linux)."""
+    names = (task.joinpath("comm").read_text().strip() for task in Path("/proc/self/task").iterdir())
+    return sorted(name for name in names if "gloo" in name)
+
+
 def train_rank(rank: int, world: int, port: int, overrides: list[str], run_dir: str, out: str) -> None:
-    """One rank: join the group, train the tiny spec, save this rank's model and critic weights."""
+    """One rank: join the group, train the tiny spec, save its model and critic weights and its gloo threads."""
     os.environ.update(
         RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
@@ -79,8 +85,11 @@ def train_rank(rank: int, world: int, port: int, overrides: list[str], run_dir: 
         if trainer.critic is not None:
             weights.update({f"critic.{k}": v for k, v in trainer.critic.state_dict().items()})
         save_file({k: v.contiguous() for k, v in weights.items()}, f"{out}/rank{rank}.safetensors")
+        while_open = gloo_threads()
     finally:
         cluster.close()
+    threads = {"while_open": while_open, "after_close": gloo_threads()}
+    Path(out, f"rank{rank}.threads.json").write_text(json.dumps(threads))
 
 
 def test_two_gloo_ranks_keep_identical_parameters_with_the_full_objective(tmp_path, builtin_host):
@@ -96,6 +105,11 @@ def test_two_gloo_ranks_keep_identical_parameters_with_the_full_objective(tmp_pa
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best", "step-00000006", "step-00000012"]
     logged = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert sum('"loss.generator"' in line for line in logged) == 3  # steps 5, 10, 12
+    # closing the cluster ends gloo's threads: left to the interpreter's teardown they aborted a rank at exit
+    for rank in (0, 1):
+        threads = json.loads((tmp_path / f"rank{rank}.threads.json").read_text())
+        assert threads["while_open"], "the check must see gloo's threads while the group is open"
+        assert threads["after_close"] == [], f"rank {rank}: {threads['after_close']} outlive Cluster.close()"
 
 
 def test_torchrun_training_matches_one_process_with_the_same_global_batch(tmp_path, builtin_host):

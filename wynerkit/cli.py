@@ -1,12 +1,14 @@
 """The ``wynerkit`` command line (Typer): run, spec, plugins, and commands plugins add.
 
-Usage errors print one line per problem on stderr and exit with code 2, never a traceback.
+Usage errors print one line per problem on stderr and exit with code 2, file and I/O errors one
+line naming the file (exit 1 or 2), never a traceback: see ``wynerkit.cli_errors``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -17,8 +19,9 @@ from rich.table import Table
 
 import wynerkit
 from wynerkit.cli_data import add_data_commands
-from wynerkit.cli_errors import reports_usage_errors
+from wynerkit.cli_errors import guard_commands, os_error_line, reports_usage_errors, run_guarded
 from wynerkit.cli_eval import add_eval_command
+from wynerkit.cli_paths import require_output_file
 from wynerkit.cli_sweep import add_sweep_command
 from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.distributed import Cluster
@@ -26,9 +29,10 @@ from wynerkit.errors import UsageError
 from wynerkit.evaluation import EvaluationFailed
 from wynerkit.figures import COLS, ROWS, PanelKind, draw_panel, drawing, save_png
 from wynerkit.plugins import BLOCK_ENV, PluginHost, get_host
-from wynerkit.runs import create_run_dir
+from wynerkit.run_lock import exclusive_lock
+from wynerkit.runs import create_run_dir, removed_if_unstarted
 from wynerkit.spec import build_run_spec_model
-from wynerkit.spec_loading import load_spec
+from wynerkit.spec_loading import LoadedSpec, load_spec
 from wynerkit.trained_run import Which, open_trained
 from wynerkit.trainer import TrainingDiverged
 from wynerkit.training_run import train_run
@@ -62,6 +66,14 @@ def shared_run_dir(cluster: Cluster, create: Callable[[], Path]) -> Path:
     if not shared:
         raise UsageError("run: the first process (rank 0) could not create the run directory; see its error")
     return Path(shared)
+
+
+def new_run_dir(out: Path, loaded: LoadedSpec, host: PluginHost) -> Path:
+    """A fresh run directory under ``out``; a place it cannot be made in is a usage error of ``--out``."""
+    try:
+        return create_run_dir(out, loaded.spec, loaded.source, host)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create a run directory: {os_error_line(exc)[0]}") from None
 
 
 def build_app(host: PluginHost) -> typer.Typer:
@@ -148,11 +160,13 @@ def build_app(host: PluginHost) -> typer.Typer:
         cluster = Cluster.from_env(loaded.spec.train.device)  # one process unless torchrun started several
         try:
             if resume is None:
-                run_dir = shared_run_dir(cluster, lambda: create_run_dir(out, loaded.spec, loaded.source, host))
-            if cluster.is_main:
-                typer.echo(f"run directory: {run_dir}", err=True)
+                run_dir = shared_run_dir(cluster, lambda: new_run_dir(out, loaded, host))
+            lock = exclusive_lock(run_dir) if cluster.is_main else nullcontext()  # rank 0 holds it for all ranks
             try:
-                train_run(run_dir, loaded.spec, host.registry, resume=resume is not None, cluster=cluster)
+                with lock, removed_if_unstarted(run_dir, fresh=resume is None and cluster.is_main):
+                    if cluster.is_main:
+                        typer.echo(f"run directory: {run_dir}", err=True)
+                    train_run(run_dir, loaded.spec, host.registry, resume=resume is not None, cluster=cluster)
             except (TrainingDiverged, EvaluationFailed) as exc:
                 typer.echo(f"wynerkit: error: {exc}", err=True)
                 raise typer.Exit(1) from None
@@ -175,8 +189,15 @@ def build_app(host: PluginHost) -> typer.Typer:
         cols: Annotated[int, typer.Option("--cols", min=1, help="Columns (shared u / v, or styles).")] = COLS,
     ) -> None:
         """Draw joint, conditional (x2y, y2x) or style-transfer samples of a trained run's EMA model."""
+        require_output_file(out, "--out")
         parts = open_trained(run_dir, host.registry, checkpoint)
         test = parts.data.split("test")
+        needed = {"joint": 0, "style": rows + cols}.get(kind, rows)  # distinct test items: inputs (+ references)
+        if needed > len(test):
+            raise UsageError(
+                f"sample --kind {kind} --rows {rows} --cols {cols}: draws {needed} distinct test items, "
+                f"but the test split has {len(test)}; lower --rows or --cols"
+            )
         batch = fetch(test, evenly_spaced(test, rows + cols))
         generator = torch.Generator(parts.device).manual_seed(seed)
         with drawing(parts.model, generator):
@@ -187,9 +208,10 @@ def build_app(host: PluginHost) -> typer.Typer:
     add_sweep_command(app, host)
     add_eval_command(app, host)
     host.add_commands(app)
+    guard_commands(app)  # plugins' commands too: every command reports file errors as one line
     return app
 
 
 def main() -> None:
     """Entry point of the ``wynerkit`` script."""
-    build_app(get_host())()
+    run_guarded(lambda: build_app(get_host())())

@@ -11,7 +11,8 @@ import typer
 from wynerkit.cli_errors import reports_usage_errors
 from wynerkit.errors import UsageError, WynerkitError
 from wynerkit.plugins import PluginHost
-from wynerkit.sweep import parse_grid, plan_sweep, read_baselines, run_sweep
+from wynerkit.run_lock import exclusive_lock
+from wynerkit.sweep import check_cell_dirs, parse_grid, plan_sweep, read_baselines, run_sweep
 from wynerkit.sweep_report import write_reports
 
 
@@ -92,9 +93,12 @@ def add_sweep_command(app: typer.Typer, host: PluginHost) -> None:
         def log(line: str) -> None:
             typer.echo(line, err=True)
 
+        check_cell_dirs(plan, sweep_dir)  # refuse a file at --out or cells of another spec before creating anything
+        sweep_dir.mkdir(parents=True, exist_ok=True)
         try:
-            outcome = run_sweep(plan, sweep_dir, host, log)
-            written = write_reports(sweep_dir, wanted, log)
+            with exclusive_lock(sweep_dir):  # one sweep per directory; run_sweep checks the cells again under it
+                outcome = run_sweep(plan, sweep_dir, host, log)
+                written = write_reports(sweep_dir, wanted, log)
         except UsageError:
             raise
         except WynerkitError as exc:

@@ -24,10 +24,15 @@ if TYPE_CHECKING:
     from wynerkit.spec import ComponentSpec
 
 
-class ComponentParams(BaseModel):
-    """Base class of every component's params model: strict, immutable, no unknown fields."""
+SPEC_MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+"""Every spec model's config: no unknown fields, immutable, and finite numbers only (an inf or NaN
+learning rate, weight or noise level validates into a run that crashes or learns nothing)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class ComponentParams(BaseModel):
+    """Base class of every component's params model: strict, immutable, no unknown fields, finite numbers."""
+
+    model_config = SPEC_MODEL_CONFIG
 
 
 class NoParams(ComponentParams):

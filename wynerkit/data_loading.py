@@ -46,6 +46,12 @@ def in_order(split: Any, batch_size: int, limit: int | None = None) -> list[list
 
 
 def evenly_spaced(split: Any, n: int) -> list[int]:
-    """``n`` indices spread over a split: figures then show many classes, not the first one only."""
+    """``min(n, len(split))`` distinct indices spread over a split, in order, starting at 0.
+
+    Figures then show many classes, not the first one only. Asking for more than the split holds
+    gives every item once (never some twice and others not at all): callers that need exactly ``n``
+    check the split's size themselves.
+    """
     size = len(split)
-    return [i * size // n for i in range(min(n, size))]
+    count = min(n, size)
+    return [i * size // count for i in range(count)]

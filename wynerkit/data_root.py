@@ -1,4 +1,5 @@
-"""Where datasets live: ``data.root`` in a spec, else ``$WYNERKIT_DATA``, else a per-user cache dir.
+"""Where datasets live: ``data.root`` in a spec, else ``$WYNERKIT_DATA``, else a per-user cache dir;
+and where caches of generated data go: ``$WYNERKIT_CACHE``, else a per-user cache dir, never the data root.
 
 The layout under a root is ``<root>/<source>/<files>``, e.g. ``<root>/mnist/train-images-idx3-ubyte.gz``.
 """
@@ -27,10 +28,26 @@ def resolve_data_root(explicit: Path | str | None = None) -> Path:
     return Path(from_env).expanduser() if from_env else default_data_root()
 
 
-def cache_root(data_root: Path) -> Path:
-    """Where generated data and pair indices are cached: ``$WYNERKIT_CACHE``, else ``<data root>/cache``.
+def default_cache_root() -> Path:
+    """The per-user cache directory for generated data, pair indices and trained classifiers."""
+    return platformdirs.user_cache_path("wynerkit") / "cache"
 
-    The override keeps a read-only or shared data root untouched.
+
+def cache_root() -> Path:
+    """Where caches are written: ``$WYNERKIT_CACHE``, else the per-user cache directory; never the data root.
+
+    A data root may be read-only or shared, so nothing wynerkit computes is written into it.
     """
     from_env = os.environ.get(CACHE_ENV, "").strip()
-    return Path(from_env).expanduser() if from_env else data_root / "cache"
+    return Path(from_env).expanduser() if from_env else default_cache_root()
+
+
+def old_cache_roots(data_root: Path) -> list[Path]:
+    """Caches that are still read, never written: ``<data root>/cache``, where wynerkit 0.1 wrote them.
+
+    Empty when ``$WYNERKIT_CACHE`` is set: then that directory is the only cache.
+    """
+    if os.environ.get(CACHE_ENV, "").strip():
+        return []
+    old = data_root / "cache"
+    return [old] if old.is_dir() else []

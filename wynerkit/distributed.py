@@ -24,6 +24,7 @@ checkpoint. Rank 0 alone writes files; the others wait at barriers around checkp
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -74,6 +75,7 @@ class Cluster:
         if cuda:
             torch.cuda.set_device(local)
         if not dist.is_initialized():
+            _import_what_would_pin_the_group()
             dist.init_process_group("nccl" if cuda else "gloo", timeout=TIMEOUT)
         return cls(rank, world, local, "cuda" if cuda else "cpu")
 
@@ -157,5 +159,18 @@ class Cluster:
         return bytes(buffer.cpu().tolist()).decode()
 
     def close(self) -> None:
+        """Destroy the process group; its backend's threads (gloo's workers and TCP loop) end here, not at exit."""
         if self.active and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _import_what_would_pin_the_group() -> None:
+    """Import, before the process group exists, the torch module that takes it as a default argument.
+
+    ``torch.distributed.nn.functional`` declares ``group=group.WORLD`` defaults, evaluated at import.
+    Imported later (the first optimizer imports ``torch._dynamo``, which imports it), it would hold the
+    default group forever: ``destroy_process_group`` could not free gloo's threads, and they would be
+    torn down with the interpreter, which can abort a rank at exit (``terminate called without an
+    active exception``, SIGABRT). Imported first, its defaults are None.
+    """
+    importlib.import_module("torch.distributed.nn.functional")

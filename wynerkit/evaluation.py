@@ -4,10 +4,14 @@ An evaluator (a plugin component, see ``wynerkit.interfaces.Evaluator``) measure
 a run and returns fixed keys mapped to floats. This module knows evaluators only through that
 interface. It runs each one
 
-- under ``torch.no_grad()``, in eval mode, with torch's global RNG seeded from the run's seed (and
-  restored afterwards), so every evaluator sees the same random stream whichever others run
-  before it, and evaluating never changes a training run's stream;
-- on an ``EvalContext`` holding the model, the data, ``RUN_DIR/figures``, the device and the seed;
+- built and run under ``torch.no_grad()``, in eval mode, with torch's global RNG seeded from the
+  run's seed (and restored afterwards), so every evaluator sees the same random stream whichever
+  others run before it, evaluating never changes a training run's stream, and training's stream
+  never changes an evaluation;
+- on an ``EvalContext`` holding the model, the data, ``RUN_DIR/figures``, the device and the seed,
+  where a training split that redraws its pairs per epoch (``set_epoch``) is a copy at epoch 0, so
+  the end of ``wynerkit run`` and a later ``wynerkit eval`` of the same checkpoint see the same data
+  and give the same numbers (the trainer's own split keeps its epoch);
 
 then checks what it returned (string keys, finite ``float`` values, no key another evaluator
 returned) and merges it into ``summary.json`` at once, read-modify-write with an atomic write under
@@ -21,12 +25,13 @@ checkpoint (``latest``, ``best``), its training step, the UTC time, the params a
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,7 @@ from wynerkit.atomic import write_json_atomic
 from wynerkit.components import BuildContext, Registry
 from wynerkit.errors import UsageError, WynerkitError
 from wynerkit.figures import drawing
-from wynerkit.interfaces import BimodalModel, DatasetProvider, Evaluator
+from wynerkit.interfaces import BimodalModel, DatasetProvider, Evaluator, Split
 from wynerkit.spec import SpecBuilder
 from wynerkit.spec_loading import load_spec
 from wynerkit.trained_run import Which, checkpoint_dir, open_trained
@@ -145,6 +150,7 @@ def evaluate_model(
     labels = _labels(specs)
     build = BuildContext(registry=registry, seed=context.seed, device=context.device)
     context.figures_dir.mkdir(parents=True, exist_ok=True)
+    context = replace(context, data=_TrainAtEpochZero(context.data))
     collected = _Collected()
     for label, spec in zip(labels, specs, strict=True):
         try:
@@ -196,12 +202,37 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
 # -- one evaluator ----------------------------------------------------------------------------------------
 
 
+class _TrainAtEpochZero:
+    """The run's data as evaluators see it: a training split with ``set_epoch`` is a copy set to epoch 0.
+
+    A freshly built provider (``wynerkit eval``) and one the trainer left at its last epoch (the end of
+    ``wynerkit run``) then give the same pairs. The copy is shallow: it shares the items, and the
+    trainer's split keeps its epoch, so evaluating between training steps changes nothing it draws.
+    """
+
+    def __init__(self, data: DatasetProvider) -> None:
+        self._data = data
+        self._train: Any = None
+
+    def split(self, name: Split) -> Any:
+        split = self._data.split(name)
+        if name != "train" or not hasattr(split, "set_epoch"):
+            return split
+        if self._train is None:
+            self._train = copy.copy(split)
+            self._train.set_epoch(0)
+        return self._train
+
+    def __getattr__(self, name: str) -> Any:  # x_shape, describe() and a dataset's own extras
+        return getattr(self._data, name)
+
+
 def _run_one(label: str, spec: Any, build: BuildContext, context: RunEvalContext) -> dict[str, float]:
-    evaluator = build.build(spec)
-    if not isinstance(evaluator, Evaluator):
-        raise TypeError(f"its factory returned {type(evaluator).__name__}, which has no evaluate(run) method")
     generator = torch.Generator(context.device).manual_seed(context.seed)
-    with drawing(context.model, generator):
+    with drawing(context.model, generator):  # the factory too: one that draws must not see training's RNG state
+        evaluator = build.build(spec)
+        if not isinstance(evaluator, Evaluator):
+            raise TypeError(f"its factory returned {type(evaluator).__name__}, which has no evaluate(run) method")
         returned = evaluator.evaluate(context)
     return check_metrics(label, returned)
 

@@ -3,7 +3,12 @@
 Built-in plugins (in ``plugins/``) and third-party ones are found the same way, through the
 ``wynerkit`` entry-point group; built-ins load first, then the others by name. A plugin that
 fails to import or to register is skipped as a whole (nothing it registered stays) and its error
-is kept in ``PluginHost.errors``, so every other plugin still loads and works.
+is kept in ``PluginHost.errors``, so every other plugin still loads and works. That holds for any
+exception a plugin raises, ``SystemExit`` included; only ``KeyboardInterrupt`` stops the host.
+
+A plugin is identified by its distribution and entry-point name (``acme-wynerkit:retrieval``), so
+a third-party entry point named like a built-in plugin never replaces it: the plugin loaded first
+(built-ins always are) keeps the name and the other is skipped with an error naming both packages.
 """
 
 from __future__ import annotations
@@ -35,52 +40,88 @@ REGISTER_HOOK = {
     "evaluator": "wynerkit_register_evaluators",
     "data_source": "wynerkit_register_data_sources",
 }
+UNKNOWN_DISTRIBUTION = "unknown"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def normalized_distribution(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): ``Acme_Wynerkit`` -> ``acme-wynerkit``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def plugin_key(distribution: str, name: str) -> str:
+    """What identifies one plugin among all installed ones: ``distribution:entry-point name``."""
+    return f"{normalized_distribution(distribution)}:{name}"
 
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """A plugin that loaded: its name (the entry point's), version and whether it is built in."""
+    """A plugin that loaded: its name (the entry point's), version, whether it is built in, its package."""
 
     name: str
     version: str
     builtin: bool
+    distribution: str = UNKNOWN_DISTRIBUTION
+
+    @property
+    def key(self) -> str:
+        return plugin_key(self.distribution, self.name)
 
 
 @dataclass(frozen=True)
 class PluginSource:
-    """Where a plugin comes from: a name, a loader returning the plugin object, and a version."""
+    """Where a plugin comes from: a name, a loader returning the plugin object, a version, its package."""
 
     name: str
     load: Callable[[], object]
     version: str = "unknown"
     builtin: bool = False
+    distribution: str = UNKNOWN_DISTRIBUTION
+
+    @property
+    def key(self) -> str:
+        return plugin_key(self.distribution, self.name)
 
     @classmethod
     def from_entry_point(cls, ep: EntryPoint) -> PluginSource:
         dist = ep.dist
+        distribution = dist.name if dist is not None else UNKNOWN_DISTRIBUTION
         return cls(
             name=ep.name,
             load=ep.load,
             version=dist.version if dist is not None else "unknown",
-            builtin=dist is not None and dist.name == BUILTIN_DISTRIBUTION,
+            builtin=normalized_distribution(distribution) == BUILTIN_DISTRIBUTION,
+            distribution=distribution,
         )
 
     @classmethod
-    def from_object(cls, name: str, plugin: object, version: str = "0", builtin: bool = False) -> PluginSource:
-        return cls(name=name, load=lambda: plugin, version=version, builtin=builtin)
+    def from_object(
+        cls, name: str, plugin: object, version: str = "0", builtin: bool = False, distribution: str | None = None
+    ) -> PluginSource:
+        if distribution is None:
+            distribution = BUILTIN_DISTRIBUTION if builtin else UNKNOWN_DISTRIBUTION
+        return cls(name=name, load=lambda: plugin, version=version, builtin=builtin, distribution=distribution)
 
 
 def blocked_from_env() -> set[str]:
+    """``$WYNERKIT_BLOCK_PLUGINS``: comma-separated entry-point names, or ``distribution:name`` for one plugin."""
     return {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
 
 
+def blocking_entry(source: PluginSource, block: set[str]) -> str | None:
+    """The entry of ``block`` that names ``source`` (its name, or its ``distribution:name``), else None."""
+    if source.name in block:
+        return source.name
+    keys = {plugin_key(*entry.split(":", 1)) for entry in block if ":" in entry}
+    return source.key if source.key in keys else None
+
+
 def discover(*, builtin_only: bool = False) -> list[PluginSource]:
-    """Every plugin in the entry-point group, built-ins first, then the rest by name."""
+    """Every plugin in the entry-point group, built-ins first, then the rest by name (and package)."""
     sources = [PluginSource.from_entry_point(ep) for ep in entry_points(group=ENTRY_POINT_GROUP)]
     if builtin_only:
         sources = [s for s in sources if s.builtin]
-    return sorted(sources, key=lambda s: (not s.builtin, s.name))
+    return sorted(sources, key=lambda s: (not s.builtin, s.name, s.key))
 
 
 @dataclass
@@ -99,46 +140,49 @@ class PluginHost:
         host = cls()
         block = blocked_from_env() if blocked is None else set(blocked)
         for source in sources:
-            if source.name in block:
-                host.blocked.append(source.name)
+            entry = blocking_entry(source, block)
+            if entry is not None:
+                host.blocked.append(entry)
                 continue
             host.add(source)
         return host
 
     def add(self, source: PluginSource) -> None:
         """Load one plugin; on any failure record a PluginLoadError naming it and keep going."""
+        holder = next((p for p in self.plugins if p.name == source.name), None)
+        if holder is not None:
+            self._refuse_clash(source, holder)
+            return
+        plugin: object = None
+        failure = "failed to import"
         try:
             plugin = source.load()
-        except Exception as exc:  # noqa: BLE001 - any import failure must not break other plugins
-            self._fail(source, f"failed to import: {type(exc).__name__}: {exc}")
-            return
-        try:
-            self.manager.register(plugin, name=source.name)
+            failure = "is not a valid plugin"
+            self.manager.register(plugin, name=source.key)
             self.manager.check_pending()  # a misspelled wynerkit_* hook is an error, not a no-op
-        except Exception as exc:  # noqa: BLE001 - pluggy validation errors, duplicate names
-            if self.manager.get_plugin(source.name) is not None:
-                self.manager.unregister(name=source.name)
-            self._fail(source, f"is not a valid plugin: {type(exc).__name__}: {exc}")
+            failure = "failed to register its components"
+            self._commit(self._collect(source))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: no plugin may end the host
+            if plugin is not None and self.manager.get_plugin(source.key) is plugin:
+                self.manager.unregister(name=source.key)
+            detail = str(exc) if isinstance(exc, DuplicateComponentError) else described(exc)
+            self._fail(source, f"{failure}: {detail}")
             return
-        try:
-            staged = self._collect(source)
-            self._commit(staged)
-        except Exception as exc:  # noqa: BLE001 - a plugin's own register code may raise anything
-            self.manager.unregister(name=source.name)
-            detail = str(exc) if isinstance(exc, DuplicateComponentError) else f"{type(exc).__name__}: {exc}"
-            self._fail(source, f"failed to register its components: {detail}")
-            return
-        self.plugins.append(PluginInfo(source.name, source.version, source.builtin))
+        self.plugins.append(PluginInfo(source.name, source.version, source.builtin, source.distribution))
 
     def add_commands(self, cli: Any) -> None:
         """Let every plugin add CLI commands; a plugin that raises is reported and skipped."""
+        names = {p.key: p.name for p in self.plugins}
         for impl in self.manager.hook.wynerkit_register_commands.get_hookimpls():
             try:
                 impl.function(cli=cli)
-            except Exception as exc:  # noqa: BLE001
-                self.errors.append(
-                    PluginLoadError(f"plugin {impl.plugin_name!r} failed to add commands: {type(exc).__name__}: {exc}")
-                )
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - SystemExit too: no plugin may end the host
+                name = names.get(impl.plugin_name, impl.plugin_name)
+                self.errors.append(PluginLoadError(f"plugin {name!r} failed to add commands: {described(exc)}"))
 
     def components_of(self, plugin: str) -> list[Component]:
         return [c for c in self.registry if c.plugin == plugin]
@@ -148,7 +192,7 @@ class PluginHost:
         for kind in KINDS:
             hook = getattr(self.manager.hook, REGISTER_HOOK[kind])
             for impl in hook.get_hookimpls():
-                if impl.plugin_name == source.name:
+                if impl.plugin_name == source.key:
                     impl.function(register=_Registrar(kind, source, staged))
         return staged
 
@@ -158,9 +202,21 @@ class PluginHost:
             trial.add(component)  # raises DuplicateComponentError naming both plugins
         self.registry = trial
 
-    def _fail(self, source: PluginSource, what: str) -> None:
+    def _refuse_clash(self, source: PluginSource, holder: PluginInfo) -> None:
+        """Two packages' entry points share a name: the plugin loaded first (a built-in, if any) keeps it."""
+        which = "the built-in plugin" if holder.builtin else "plugin"
+        self._fail(
+            source,
+            f"of package {normalized_distribution(source.distribution)!r} has the same name as {which} "
+            f"{holder.name!r} of package {normalized_distribution(holder.distribution)!r}, which is kept; "
+            f"to use this one instead, set {BLOCK_ENV}={holder.key}",
+            block_as=source.key,
+        )
+
+    def _fail(self, source: PluginSource, what: str, block_as: str | None = None) -> None:
+        block = block_as or source.name
         self.errors.append(
-            PluginLoadError(f"plugin {source.name!r} {what} (skipped; silence this with {BLOCK_ENV}={source.name})")
+            PluginLoadError(f"plugin {source.name!r} {what} (skipped; silence this with {BLOCK_ENV}={block})")
         )
 
 
@@ -198,6 +254,12 @@ class _Registrar:
                 version=self.source.version,
             )
         )
+
+
+def described(exc: BaseException) -> str:
+    """``SystemExit: 3``; just the type when the exception has no message."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _new_manager() -> pluggy.PluginManager:

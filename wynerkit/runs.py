@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,28 @@ def create_run_dir(out: Path, spec: RunSpecBase, source: SpecSource, host: Plugi
         raise UsageError(f"--out {out}: cannot create the run directory: {exc.strerror}") from None
     write_run_files(run_dir, source, spec.model_dump(mode="json"), host)
     return run_dir
+
+
+STARTED = ("metrics.jsonl", "checkpoints", "summary.json")
+"""What a run writes once training has begun; a directory without any of them holds only its spec."""
+
+
+@contextmanager
+def removed_if_unstarted(run_dir: Path, fresh: bool = True) -> Iterator[None]:
+    """Delete a ``fresh`` run directory again when the work inside fails before training wrote to it.
+
+    A run that cannot start (bad data, a crash building the model, Ctrl-C) then leaves no spec-only
+    directory behind; whatever a run did write (metrics, checkpoints, a summary) is kept.
+    """
+    try:
+        yield
+    except BaseException:
+        if fresh and not any((run_dir / name).exists() for name in STARTED):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            print(f"removed {run_dir}: the run failed before training wrote anything", file=sys.stderr)
+            with suppress(OSError):  # ``<out>/<name>``, when this was its only run
+                run_dir.parent.rmdir()
+        raise
 
 
 def write_run_files(run_dir: Path, source: SpecSource, resolved: dict[str, Any], host: PluginHost) -> None:

@@ -16,7 +16,6 @@ from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkabl
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PositiveFloat,
     PositiveInt,
@@ -24,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from wynerkit.components import Component, Ref, Registry
+from wynerkit.components import SPEC_MODEL_CONFIG, Component, ComponentParams, Ref, Registry
 
 DatasetSpec = Annotated[Any, Ref("dataset")]
 ModalitySpec = Annotated[Any, Ref("modality")]
@@ -45,7 +44,7 @@ class ComponentSpec(Protocol):
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SPEC_MODEL_CONFIG
 
 
 class CheckpointSpec(StrictModel):
@@ -141,7 +140,10 @@ class SpecBuilder:
             if ref is not None:
                 default = {} if info.is_required() else {"default": info.default}
                 fields[field_name] = (self.union(ref.kind), Field(description=info.description, **default))
-        model = create_model(_class_name(component), __base__=component.params, **fields)
+        # ComponentParams comes last so its config wins: a plugin's own params model (a plain
+        # BaseModel, or one that allows inf/NaN) still gets finite numbers only in a spec.
+        bases = (component.params,) if component.params is ComponentParams else (component.params, ComponentParams)
+        model = create_model(_class_name(component), __base__=bases, **fields)
         model.component_kind = component.kind  # type: ignore[attr-defined]
         self._building.discard(key)
         self._variants[key] = model
@@ -150,7 +152,7 @@ class SpecBuilder:
     def objective_model(self) -> type[BaseModel]:
         names = self.registry.names("objective_term")
         term = Literal[tuple(names)] if names else _nothing_registered("objective_term")
-        weight = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+        weight = Annotated[float, Field(ge=0)]
         return create_model(
             "ObjectiveSpec",
             __base__=StrictModel,

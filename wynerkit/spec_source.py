@@ -13,6 +13,12 @@ from wynerkit.errors import UsageError
 
 YamlPath = tuple[str | int, ...]
 
+MAX_SPEC_BYTES = 256 * 1024
+MAX_SPEC_NODES = 10_000
+MAX_SPEC_DEPTH = 32
+"""Bounds of a spec (or a ``--set`` value), far above any real spec (the shipped ones: < 2 KB, < 150
+nodes, depth < 6), so a hostile file (an alias bomb, deep nesting) is refused in milliseconds."""
+
 
 @dataclass(frozen=True)
 class Position:
@@ -44,17 +50,25 @@ class SpecSource:
 def read_spec_source(path: Path) -> SpecSource:
     """Parse a YAML spec file; a missing file or bad YAML is a UsageError naming the place."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_SPEC_BYTES + 1)  # never more, whatever the file (or device) holds
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file (check the path of the spec)") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+    except (IsADirectoryError, PermissionError) as exc:
+        raise UsageError(f"{path}: cannot read the spec: {exc}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise UsageError(f"{path}: a spec is at most {MAX_SPEC_BYTES // 1024} KiB; this file is larger")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: cannot read the spec: {exc}") from None
     try:
+        check_yaml_bounds(text, str(path))
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else f"{path}:1:1"
+        where = f"{path}:{_position(mark)}" if mark else f"{path}:1:1"
         raise UsageError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}:1:1: invalid YAML: {exc}") from None
@@ -63,6 +77,68 @@ def read_spec_source(path: Path) -> SpecSource:
     positions: dict[YamlPath, Position] = {}
     _record(node, (), positions)
     return SpecSource(path=path, data=data, positions=positions)
+
+
+@dataclass
+class _OpenCollection:
+    anchor: str | None
+    nodes_before: int
+    deepest_child: int = 0
+
+
+def check_yaml_bounds(text: str, where: str, *, with_position: bool = True) -> None:
+    """Refuse YAML whose tree, every alias expanded, exceeds ``MAX_SPEC_NODES`` or ``MAX_SPEC_DEPTH``.
+
+    It walks the parser's events: PyYAML makes them without recursion and without expanding
+    aliases, and each anchor's expanded size and depth are added at every alias to it, so the check
+    takes time linear in the text however far the aliases would expand. A problem is a UsageError
+    naming ``where`` (and the line and column, ``with_position``); malformed YAML is left to the
+    caller's parse, which reports it with its position.
+    """
+    anchored: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, depth) of its expanded subtree
+    open_collections: list[_OpenCollection] = []
+    nodes = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionEndEvent):
+            done = open_collections.pop()
+            subtree = (nodes - done.nodes_before, 1 + done.deepest_child)
+            if done.anchor is not None:
+                anchored[done.anchor] = subtree
+            if open_collections:
+                open_collections[-1].deepest_child = max(open_collections[-1].deepest_child, subtree[1])
+            continue
+        if not isinstance(event, (yaml.AliasEvent, yaml.ScalarEvent, yaml.CollectionStartEvent)):
+            continue
+        at = f"{where}:{_position(event.start_mark)}" if with_position else where
+        added, depth = 1, 1
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchored and any(c.anchor == event.anchor for c in open_collections):
+                raise UsageError(f"{at}: alias *{event.anchor} is inside its own anchor; a spec cannot contain itself")
+            added, depth = anchored.get(event.anchor, (1, 1))  # an unknown anchor: the parse reports it
+        nodes += added
+        _refuse_unbounded(nodes, len(open_collections) + depth, at)
+        if isinstance(event, yaml.CollectionStartEvent):
+            anchored.pop(event.anchor, None)  # a reused anchor name means this collection from here on
+            open_collections.append(_OpenCollection(event.anchor, nodes - 1))
+            continue
+        if isinstance(event, yaml.ScalarEvent) and event.anchor is not None:
+            anchored[event.anchor] = (1, 1)
+        if open_collections:
+            open_collections[-1].deepest_child = max(open_collections[-1].deepest_child, depth)
+
+
+def _position(mark: yaml.Mark) -> str:
+    return f"{mark.line + 1}:{mark.column + 1}"
+
+
+def _refuse_unbounded(nodes: int, levels: int, at: str) -> None:
+    if nodes > MAX_SPEC_NODES:
+        raise UsageError(
+            f"{at}: the YAML expands to more than {MAX_SPEC_NODES} nodes (an alias counts every node of its "
+            "anchor again); a spec is bounded: write the entries out instead of aliasing them"
+        )
+    if levels > MAX_SPEC_DEPTH:
+        raise UsageError(f"{at}: the YAML nests deeper than {MAX_SPEC_DEPTH} levels; a spec is bounded")
 
 
 def _record(node: yaml.Node, path: YamlPath, out: dict[YamlPath, Position]) -> None:
@@ -86,6 +162,7 @@ def apply_overrides(source: SpecSource, assignments: list[str]) -> SpecSource:
         if not sep or not dotted.strip():
             raise UsageError(f"--set {assignment}: expected KEY=VALUE, e.g. --set train.epochs=3")
         try:
+            check_yaml_bounds(text, f"--set {assignment}", with_position=False)
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as exc:
             raise UsageError(f"--set {assignment}: the value is not valid YAML: {exc}") from None

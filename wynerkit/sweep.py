@@ -34,10 +34,11 @@ from wynerkit.components import Registry
 from wynerkit.errors import UsageError
 from wynerkit.evaluation import EvaluationFailed, read_summary
 from wynerkit.plugins import PluginHost
+from wynerkit.run_lock import exclusive_lock
 from wynerkit.runs import write_run_files
 from wynerkit.spec import RunSpecBase, build_run_spec_model
 from wynerkit.spec_errors import format_validation_error
-from wynerkit.spec_source import SpecSource, YamlPath, apply_overrides, read_spec_source
+from wynerkit.spec_source import SpecSource, YamlPath, apply_overrides, check_yaml_bounds, read_spec_source
 from wynerkit.trainer import TrainingDiverged
 from wynerkit.training_run import train_run
 
@@ -114,6 +115,7 @@ def parse_axis(text: str) -> Axis:
     if any(not part.strip() for part in key.split(".")) or key[0] in ".-":
         raise UsageError(f"--grid {text}: {key!r} is not a dotted spec path, {example}")
     try:
+        check_yaml_bounds(f"[{listed}]", f"--grid {text}", with_position=False)
         values = yaml.safe_load(f"[{listed}]")
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or exc
@@ -181,7 +183,9 @@ def read_baseline(path: Path) -> Baseline:
     """
     where = f"--baseline {path}"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        check_yaml_bounds(text, str(path))  # an overlay is part of a spec: bounded alike
+        data = yaml.safe_load(text)
     except FileNotFoundError:
         raise UsageError(f"{where}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -521,7 +525,8 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, host: PluginHost, log: Callable[
         manifest.set(cell.name, "running")
         started = time.perf_counter()
         try:
-            train_run(cell_dir, planned.spec, host.registry, resume=state == "partial")
+            with exclusive_lock(cell_dir):  # a `wynerkit run --resume` of this cell must not train it at once
+                train_run(cell_dir, planned.spec, host.registry, resume=state == "partial")
         except TrainingDiverged as exc:
             manifest.set(cell.name, "diverged", str(exc))
             diverged.append(cell.label)

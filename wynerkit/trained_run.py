@@ -1,4 +1,8 @@
-"""Open a finished (or interrupted) run: its spec, its data, and the EMA model of one checkpoint."""
+"""Open a finished (or interrupted) run: its spec, its data, and the EMA model of one checkpoint.
+
+The checkpoint's ``state.json`` must parse and its EMA weights must match the digest recorded when
+they were written: a damaged checkpoint is named in one line, never evaluated or sampled from.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from wynerkit.assembly import RunParts, assemble
-from wynerkit.checkpoint import BEST, load_weights, step_checkpoints
+from wynerkit.checkpoint import BEST, Checkpoint, fit_weights, step_checkpoints
 from wynerkit.components import Registry
 from wynerkit.errors import UsageError
 from wynerkit.spec_loading import load_spec
@@ -16,24 +20,29 @@ Which = Literal["latest", "best"]
 
 
 def checkpoint_dir(run_dir: Path, which: Which) -> Path:
-    """The newest numbered checkpoint, or ``best``; a usage error when the run has none."""
+    """The newest numbered checkpoint, or ``best``, with a readable ``state.json``; a usage error when the
+    run has none, ``CheckpointDamaged`` naming the file when it is damaged."""
     if not (run_dir / "spec.yaml").is_file():
         raise UsageError(f"{run_dir}: not a run directory (no spec.yaml); pass a directory `wynerkit run` created")
     directory = run_dir / CHECKPOINTS
     if which == "best":
-        if (directory / BEST).is_dir():
-            return directory / BEST
-        raise UsageError(f"{run_dir}: no best checkpoint yet; use --checkpoint latest or train longer")
-    found = step_checkpoints(directory)
-    if not found:
-        raise UsageError(f"{run_dir}: no checkpoint yet; train (or resume) the run until it writes one")
-    return found[-1]
+        if not (directory / BEST).is_dir():
+            raise UsageError(f"{run_dir}: no best checkpoint yet; use --checkpoint latest or train longer")
+        path = directory / BEST
+    else:
+        found = step_checkpoints(directory)
+        if not found:
+            raise UsageError(f"{run_dir}: no checkpoint yet; train (or resume) the run until it writes one")
+        path = found[-1]
+    Checkpoint.open(path)
+    return path
 
 
 def open_trained(run_dir: Path, registry: Registry, which: Which = "latest") -> RunParts:
     """The run's parts with the model replaced by the checkpoint's EMA weights, in eval mode."""
     path = checkpoint_dir(run_dir, which)
+    ema = Checkpoint.open(path).tensors("ema.safetensors")  # checked before the (slow) assembly
     parts = assemble(load_spec(run_dir / "spec.yaml", registry).spec, registry)
-    load_weights(parts.model, path / "ema.safetensors", "ema")
+    fit_weights(parts.model, ema, path / "ema.safetensors", "ema")
     parts.model.eval()
     return parts

@@ -10,6 +10,7 @@ go into every checkpoint, so a resumed run continues exactly where the killed on
 from __future__ import annotations
 
 import math
+import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -20,7 +21,18 @@ import torch
 from torch import Tensor, nn
 
 from wynerkit.assembly import RunParts
-from wynerkit.checkpoint import BEST, link_checkpoint, prune, read_checkpoint, step_checkpoints, write_checkpoint
+from wynerkit.checkpoint import (
+    BEST,
+    DIGESTS,
+    Checkpoint,
+    CheckpointDamaged,
+    copy_checkpoint,
+    prune,
+    read_checkpoint,
+    remove_temporaries,
+    step_checkpoints,
+    write_checkpoint,
+)
 from wynerkit.data_loading import as_sample, epoch_batches, fetch, in_order
 from wynerkit.distributed import Cluster
 from wynerkit.ema import EMA
@@ -310,7 +322,7 @@ class Trainer:
             self.log.write({"step": step, "valid.loss": value})
             written = write_checkpoint(directory, f"step-{step:08d}", *payload)
             if improved:
-                link_checkpoint(written, BEST)
+                copy_checkpoint(written, BEST)
             prune(directory, self.train_spec.checkpoint.keep_last)
         cluster.barrier()
 
@@ -347,18 +359,27 @@ class Trainer:
         return self._modules(), self.optimizers, extra, state
 
     def resume(self) -> int:
-        """Load the newest checkpoint of the run directory; return its step (0 when there is none)."""
-        found = step_checkpoints(self.run_dir / CHECKPOINTS)
+        """Load the newest intact checkpoint of the run directory; return its step (0 when there is none).
+
+        Says on stderr where it resumed from. Leftovers of an interrupted checkpoint write are removed
+        first; a damaged checkpoint is named and skipped for the one before it.
+        """
+        directory = self.run_dir / CHECKPOINTS
         main = self.cluster.is_main
-        if not found:
+        if main:
+            for leftover in remove_temporaries(directory):
+                _note(f"removed {leftover}: left by an interrupted checkpoint write")
+        loaded = self._read_newest_intact(directory)
+        if loaded is None:
             if main:
-                self.log.truncate_after(0)
+                self._truncate_metrics(0)
+                _note(f"resume: no checkpoint in {directory} yet; starting from step 0")
             return 0
-        extra, state = read_checkpoint(found[-1], self._modules(), self.optimizers)
+        path, extra, state = loaded
         saved_world = state.get("world", 1)
         if saved_world != self.cluster.world:
             raise UsageError(
-                f"{found[-1]}: written by {saved_world} training process(es), resumed with {self.cluster.world}; "
+                f"{path}: written by {saved_world} training process(es), resumed with {self.cluster.world}; "
                 f"resume with the same number (e.g. torchrun --nproc_per_node={saved_world}) to continue exactly"
             )
         mine = "" if self.cluster.rank == 0 else f".rank{self.cluster.rank}"
@@ -372,8 +393,48 @@ class Trainer:
         self.ema.updates = state["ema_updates"]
         self.best = state["best"]
         if main:
-            self.log.truncate_after(self.position.step)
+            self._truncate_metrics(self.position.step)
+            self._repair_best(path)
+            unverified = "" if DIGESTS in state else " (written before checkpoints recorded digests: not verified)"
+            _note(f"resuming from {path} (step {self.position.step}){unverified}")
         return self.position.step
+
+    def _read_newest_intact(self, directory: Path) -> tuple[Path, dict[str, Tensor], dict[str, Any]] | None:
+        """Load the newest checkpoint whose files are all intact; None when there is no checkpoint at all."""
+        found = step_checkpoints(directory)
+        for path in reversed(found):
+            try:
+                extra, state = read_checkpoint(path, self._modules(), self.optimizers)
+            except CheckpointDamaged as exc:  # nothing was loaded from it: try the one before
+                if self.cluster.is_main:
+                    _note(f"skipping {path}: {exc.file.name} {exc.why}; trying the checkpoint before it")
+                continue
+            return path, extra, state
+        if found:
+            raise UsageError(
+                f"{directory}: no intact checkpoint to resume from (each one is damaged, see above); "
+                "delete the damaged step-* directories to train the run again from step 0"
+            )
+        return None
+
+    def _repair_best(self, resumed: Path) -> None:
+        """Copy the checkpoint resumed from to ``best`` when it is the best so far and ``best`` is missing,
+        damaged or older (a kill between writing it and copying it). A newer ``best`` is left: training
+        reaches that step again and decides the same way."""
+        if self.best.get("step") != self.position.step:
+            return
+        best = resumed.parent / BEST
+        try:
+            if Checkpoint.open(best).step >= self.position.step:
+                return
+        except UsageError:  # missing, or its state.json is damaged
+            pass
+        copy_checkpoint(resumed, BEST)
+        _note(f"copied {resumed.name} to {best}: it is the best so far and {best} did not hold it")
+
+    def _truncate_metrics(self, step: int) -> None:
+        if self.log.truncate_after(step):
+            _note(f"{self.log.path}: dropped a half-written last line (the run was killed while writing it)")
 
 
 def _window_counts(state: dict[str, Any], sums: dict[str, Tensor]) -> dict[str, int]:
@@ -398,6 +459,11 @@ def _check_finite(values: dict[str, Tensor], step: int, what: str, cluster: Clus
         f"step {step}: {what} {bad} is {value}; training stopped before updating with it, "
         "the checkpoints written so far are intact (lower train.lr, set train.grad_clip, or check the data)"
     )
+
+
+def _note(message: str) -> None:
+    """A line for the person running the command (stderr: stdout stays for results)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _cuda_devices(device: torch.device) -> list[int]:

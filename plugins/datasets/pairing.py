@@ -179,20 +179,27 @@ def _load_cached(path: Path, key_json: str) -> dict[str, PairIndices] | None:
 
 
 def cached_pair_splits(
-    cache_dir: Path, key_fields: dict, compute: Callable[[], dict[str, PairIndices]]
+    cache_dir: Path,
+    key_fields: dict,
+    compute: Callable[[], dict[str, PairIndices]],
+    *,
+    also_read: Sequence[Path] = (),
 ) -> dict[str, PairIndices]:
     """``compute()``'s splits, stored in ``cache_dir`` under a SHA-256 of the canonical JSON of ``key_fields``.
 
     ``key_fields`` must name every input of the pairing (parameters, seed, label fingerprints) so a
     change to any of them misses the cache. The file is an ``.npz`` without pickles that also records
     the key JSON; it is written to a temporary file and renamed, so readers never see a partial file,
-    and a file that cannot be read back is recomputed and replaced.
+    and a file that cannot be read back is recomputed and replaced. ``also_read`` are older caches
+    that are looked in after ``cache_dir`` and never written.
     """
     key_json = json.dumps(key_fields, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    path = Path(cache_dir) / f"{hashlib.sha256(key_json.encode()).hexdigest()}.npz"
-    cached = _load_cached(path, key_json) if path.exists() else None
-    if cached is not None:
-        return cached
+    file_name = f"{hashlib.sha256(key_json.encode()).hexdigest()}.npz"
+    for directory in (cache_dir, *also_read):
+        cached = _load_cached(Path(directory) / file_name, key_json)
+        if cached is not None:
+            return cached
+    path = Path(cache_dir) / file_name
     splits = {name: (np.asarray(a, np.int64), np.asarray(b, np.int64)) for name, (a, b) in compute().items()}
     arrays = {f"{name}_{side}": idx for name, pair in splits.items() for side, idx in zip("ab", pair, strict=True)}
     write_npz_atomic(path, key=np.array(key_json), **arrays)

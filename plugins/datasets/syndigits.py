@@ -32,6 +32,7 @@ import dataclasses
 import functools
 import hashlib
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -402,16 +403,20 @@ def _load_cache(path: Path, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     return (images, labels) if valid else None
 
 
-def load_or_generate_syndigits(root: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def load_or_generate_syndigits(
+    root: Path, n: int, seed: int, *, also_read: Sequence[Path] = ()
+) -> tuple[np.ndarray, np.ndarray]:
     """SynDigits (n, seed) from the cache under ``root``, generating and caching it when needed.
 
     The file is written to a temporary name and renamed, so readers never see half a file; one
     that is corrupt anyway, or was drawn with another font set, is regenerated and replaced.
+    ``also_read`` are older cache roots that are looked in after ``root`` and never written.
     """
+    for directory in (root, *also_read):
+        cached = _load_cache(syndigits_cache_path(directory, n, seed), n)
+        if cached is not None:
+            return cached
     path = syndigits_cache_path(root, n, seed)
-    cached = _load_cache(path, n)
-    if cached is not None:
-        return cached
     images, labels = generate_syndigits(n, seed)
     write_npz_atomic(path, images=images, labels=labels, fonts_digest=np.str_(_glyph_bank().digest))
     return images, labels

@@ -10,8 +10,9 @@ item (m random permutations), so a split that indexes into image banks (``Indexe
 by its ``x_index`` / ``y_index``; any other split is read item by item. Its test accuracy is measured
 on the unique test images of that side.
 
-Cache: ``cache_root(data_root)/classifiers/<dataset>-<side>-<key>-seed<seed>.safetensors`` with a
-JSON file of metadata beside it (test accuracy, description hash, epochs, seed, weights digest).
+Cache: ``cache_root()/classifiers/<dataset>-<side>-<key>-seed<seed>.safetensors`` with a JSON file
+of metadata beside it (test accuracy, description hash, epochs, seed, weights digest); classifiers an
+older wynerkit cached in ``<data root>/cache/classifiers`` are still read, never written.
 ``key`` hashes the dataset's name, the side's ``<side>_source`` fact of ``describe()`` and digests of
 the train and test images and labels (``describe()`` does not name every setting that changes the
 images, e.g. SynDigits' size and seed). A file whose metadata does not match is retrained. Both
@@ -39,7 +40,7 @@ from torch import Tensor, nn
 from wynerkit import ComponentParams, DatasetProvider
 from wynerkit.atomic import write_bytes_atomic, write_json_atomic
 from wynerkit.data_loading import fetch, in_order
-from wynerkit.data_root import cache_root
+from wynerkit.data_root import cache_root, old_cache_roots
 
 Side = Literal["x", "y"]
 FORMAT = 1
@@ -190,10 +191,10 @@ def dataset_offset(data: DatasetProvider, offset: int | None) -> int:
     return described % 10
 
 
-def classifier_path(
-    data: DatasetProvider, side: Side, train: LabelledImages, test: LabelledImages, seed: int, root: Path
+def classifier_file(
+    data: DatasetProvider, side: Side, train: LabelledImages, test: LabelledImages, seed: int
 ) -> tuple[Path, str]:
-    """Where the classifier of one side is cached, and the full hash of what it was trained on."""
+    """The classifier's file of one side, relative to a cache root, and the full hash of what it was trained on."""
     facts = data.describe()
     name = str(facts.get("name", "dataset"))
     described = {
@@ -205,7 +206,7 @@ def classifier_path(
         "test": test.digest,
     }
     full = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
-    return cache_root(root) / "classifiers" / f"{name}-{side}-{full[:12]}-seed{seed}.safetensors", full
+    return Path("classifiers") / f"{name}-{side}-{full[:12]}-seed{seed}.safetensors", full
 
 
 def load_or_train(
@@ -213,11 +214,13 @@ def load_or_train(
 ) -> DigitClassifier:
     """The cached classifier of ``side`` if its metadata matches, else a freshly trained (and cached) one."""
     train, test = side_images(data.split("train"), side), side_images(data.split("test"), side)
-    path, description = classifier_path(data, side, train, test, seed, data_root)
+    relative, description = classifier_file(data, side, train, test, seed)
     expected = {"format": FORMAT, "description_sha256": description, "epochs": epochs, "seed": seed}
-    cached = _load(path, expected, train.shape)
-    if cached is not None:
-        return DigitClassifier(cached[0], cached[1], device)
+    for root in (cache_root(), *old_cache_roots(data_root)):
+        cached = _load(root / relative, expected, train.shape)
+        if cached is not None:
+            return DigitClassifier(cached[0], cached[1], device)
+    path = cache_root() / relative
     label = f"classifier {path.stem}"
     net = train_net(train, epochs=epochs, seed=seed, device=device, label=label)
     classifier = DigitClassifier(net, 0.0, device)

@@ -6,14 +6,16 @@ with q(z|x) and the gallery ranked by cosine similarity. Queries come from files
 from the test split itself (``--test N``, whose relevance is known and printed).
 
 Query files: a ``.npy`` array (loaded without pickle) holding one x item or a batch of them, exactly
-as the model reads x (feature vectors, or images in [-1, 1]); or an image file, read by the dataset's
-``read_x(path)`` when it has one (QMUL inverts sketches as its items are), else converted to the x
-item's channels and size and mapped to [-1, 1].
+as the model reads x (feature vectors, or images in [-1, 1]), finite numbers only; or an image file
+of at most ``MAX_QUERY_PIXELS``, read by the dataset's ``read_x(path)`` when it has one (QMUL inverts
+sketches as its items are), else converted to the x item's channels and size and mapped to [-1, 1].
+A file that breaks these rules is one UsageError line naming it, before anything is encoded.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from wynerkit.cli_errors import reports_usage_errors
+from wynerkit.cli_paths import require_output_file
 from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.errors import UsageError
 from wynerkit.evaluation import eval_context
@@ -44,6 +47,11 @@ from wynerkit_plugins.evaluators.retrieval_items import (
 from wynerkit_plugins.evaluators.retrieval_metrics import nearest
 
 BATCH = 512
+MAX_QUERY_PIXELS = 64 * 2**20
+"""The largest query image (e.g. 8192 x 8192): x items are small, and a small file whose header claims
+20000 x 20000 pixels must not make the decoder allocate gigabytes. Below PIL's own bomb limit."""
+MAX_QUERY_VALUES = 2**27
+"""The most numbers one ``.npy`` query file may hold (512 MiB as float32)."""
 
 
 @dataclass(frozen=True)
@@ -70,30 +78,62 @@ def image_as_item(path: Path, shape: tuple[int, ...]) -> Tensor:
     return pixels.permute(2, 0, 1).div_(127.5).sub_(1.0)
 
 
+def require_small_image(path: Path) -> None:
+    """Refuse an image file over ``MAX_QUERY_PIXELS`` from its header, before anything decodes it."""
+    too_large = f"--query {path}: the image has more than {MAX_QUERY_PIXELS:,} pixels; shrink it first"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # PIL's warning becomes our refusal
+            with Image.open(path) as opened:
+                width, height = opened.size
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise UsageError(too_large) from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UsageError(f"--query {path}: not a .npy array or an image file ({exc})") from None
+    if width * height > MAX_QUERY_PIXELS:
+        raise UsageError(f"{too_large} (it is {width} x {height})")
+
+
+def read_npy_items(path: Path) -> Tensor:
+    """The numbers of a ``.npy`` file, mapped first so a forged header cannot allocate beyond the file."""
+    try:
+        with np.errstate(over="ignore"):  # an absurd header shape overflows a size product; np.load still refuses it
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # checks the header against the file's size
+    except (ValueError, OSError, EOFError) as exc:
+        raise UsageError(f"--query {path}: not a plain .npy array ({exc})") from None
+    if mapped.dtype.kind not in "fiu":
+        raise UsageError(f"--query {path}: holds {mapped.dtype} values; x items are numbers")
+    if mapped.size > MAX_QUERY_VALUES:
+        raise UsageError(
+            f"--query {path}: holds {mapped.size:,} numbers; a query file holds at most {MAX_QUERY_VALUES:,}"
+        )
+    items = torch.from_numpy(np.array(mapped, dtype=np.float32))
+    if not bool(torch.isfinite(items).all()):
+        raise UsageError(f"--query {path}: holds NaN or infinite values; x items are finite numbers")
+    return items
+
+
 def read_query_file(path: Path, data: Any, shape: tuple[int, ...]) -> Tensor:
-    """The x items ``[N, *shape]`` of one query file (see the module docstring for the formats)."""
+    """The x items ``[N, *shape]``, N >= 1, of one query file (see the module docstring for the formats)."""
     if not path.is_file():
         raise UsageError(f"--query {path}: no such file")
     if path.suffix.lower() == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise UsageError(f"--query {path}: not a plain .npy array ({exc})") from None
-        if array.dtype.kind not in "fiu":
-            raise UsageError(f"--query {path}: holds {array.dtype} values; x items are numbers")
-        items = torch.from_numpy(np.asarray(array, dtype=np.float32))
+        items = read_npy_items(path)
         if tuple(items.shape) == shape:
             return items[None]
         if items.ndim == len(shape) + 1 and tuple(items.shape[1:]) == shape:
+            if len(items) == 0:
+                raise UsageError(f"--query {path}: holds no items (shape {list(items.shape)})")
             return items
         raise UsageError(
             f"--query {path}: shape {list(items.shape)} is neither one x item {list(shape)} "
             f"nor a batch [N, *{list(shape)}]"
         )
+    require_small_image(path)
     if hasattr(data, "read_x"):
         try:
             return data.read_x(path)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             raise UsageError(f"--query {path}: {exc}") from None
     return image_as_item(path, shape)[None]
 
@@ -108,7 +148,7 @@ def file_queries(paths: list[Path], data: Any, shape: tuple[int, ...]) -> Querie
 
 
 def test_queries(test: Any, pairing: Pairing, n: int) -> Queries:
-    """``n`` evenly spaced distinct test queries, with their class and the gallery position of their match."""
+    """``n`` evenly spaced distinct test queries (all of them if there are fewer), with their class and match."""
     chosen = torch.tensor(evenly_spaced(pairing.query_items, n))
     batch = fetch(test, pairing.query_items[chosen].tolist())
     names = [f"test query {int(i)}" for i in chosen]
@@ -176,6 +216,8 @@ def add_retrieve_command(cli: typer.Typer) -> None:
         """Rank a trained run's test gallery (q(z|y)) for query items (q(z|x)) by cosine similarity."""
         if not query and not test:
             raise UsageError("retrieve: pass --query FILE (an x item) or --test N (test queries), or both")
+        if figure is not None:
+            require_output_file(figure, "--figure")
         parts = open_trained(run_dir, get_host().registry, checkpoint)
         context = eval_context(run_dir, parts.model, parts.data, parts.device, parts.spec.seed)
         test_split = parts.data.split("test")
@@ -187,6 +229,11 @@ def add_retrieve_command(cli: typer.Typer) -> None:
         asked = [file_queries(query, parts.data, shape)] if query else []
         if test:
             asked.append(test_queries(test_split, pairing, test))
+            if len(pairing.query_items) < test:
+                typer.echo(
+                    f"--test {test}: the test split has {len(pairing.query_items)} distinct queries; ranking each once",
+                    err=True,
+                )
         with torch.no_grad():
             gallery = test_gallery(context, test_split, pairing, chosen_mode, BATCH)
             k = min(top, len(gallery.codes))

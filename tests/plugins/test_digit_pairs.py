@@ -96,7 +96,7 @@ def test_pairing_depends_on_the_seed(builtin_host, data_root):
 def real_root() -> Path:
     root = os.environ.get(DATA_ENV)
     if not root or MNIST_SOURCE.files[0].locate(Path(root) / "mnist") is None:
-        pytest.skip(f"set {DATA_ENV} to a data root holding MNIST (e.g. ../shared/data)")
+        pytest.skip(f"set {DATA_ENV} to a data root holding MNIST (wynerkit data download mnist)")
     return Path(root)
 
 
