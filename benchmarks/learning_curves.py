@@ -92,17 +92,18 @@ from torch import nn
 
 from wynerkit.assembly import RunParts, assemble
 from wynerkit.atomic import write_json_atomic, write_text_atomic
-from wynerkit.checkpoint import load_weights
+from wynerkit.checkpoint import load_weights, step_name
 from wynerkit.components import Registry
 from wynerkit.data_root import resolve_data_root
 from wynerkit.datafiles import require_files
 from wynerkit.errors import UsageError
 from wynerkit.evaluation import EvaluationFailed, Origin, eval_context, evaluate_model
 from wynerkit.plugins import PluginHost, get_host
+from wynerkit.run_dir import RunDir
 from wynerkit.spec import SpecBuilder
 from wynerkit.speedups import cpu_flags
 from wynerkit.sweep import Axis, PlannedCell, plan_sweep, prepare_cell_dir, read_baseline, upgraded
-from wynerkit.trainer import CHECKPOINTS, Trainer, TrainingDiverged
+from wynerkit.trainer import Trainer, TrainingDiverged
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -418,7 +419,7 @@ def ema_path(run_dir: Path, step: int) -> Path:
 
 def keep_ema(run_dir: Path, step: int) -> None:
     """Keep the EMA weights of the checkpoint at ``step`` (a hard link: pruning the checkpoint keeps them)."""
-    source = run_dir / CHECKPOINTS / f"step-{step:08d}" / "ema.safetensors"
+    source = RunDir(run_dir).checkpoints / step_name(step) / "ema.safetensors"
     target = ema_path(run_dir, step)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)

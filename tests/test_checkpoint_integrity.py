@@ -20,9 +20,10 @@ from wynerkit.assembly import assemble
 from wynerkit.checkpoint import BEST, DIGESTS, STATE, Checkpoint, CheckpointDamaged, remove_temporaries
 from wynerkit.cli import build_app
 from wynerkit.spec_loading import load_spec
-from wynerkit.trainer import CHECKPOINTS, Trainer
+from wynerkit.trainer import Trainer
 from wynerkit.training_run import train_run
 
+CHECKPOINTS = "checkpoints"  # the run-directory layout users rely on
 STEP_10, STEP_20 = "step-00000010", "step-00000020"
 
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from wynerkit.cli import build_app
 from wynerkit.components import Component, Registry
+from wynerkit.objective_spec import term_entry_model
 from wynerkit.spec import SpecBuilder, build_run_spec_model
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"
@@ -76,6 +77,9 @@ def test_every_float_field_of_every_registered_component_refuses_inf_and_nan(bui
     # the walk covers every component a spec holds (objective terms appear by name, data sources not at all)
     in_specs = {(c.kind, c.name) for c in builtin_host.registry if c.kind not in ("objective_term", "data_source")}
     assert reached == in_specs
+    # an objective term's entry {weight: w, <params>}: its params model plus the weight
+    entries = [term_entry_model(c) for c in builtin_host.registry.of_kind("objective_term")]
+    models.update({entry.__name__: entry for entry in entries})
     checked, accepted = set(), []
     for name, model in models.items():
         for field, schema in model.model_json_schema()["properties"].items():
@@ -91,7 +95,8 @@ def test_every_float_field_of_every_registered_component_refuses_inf_and_nan(bui
         "TrainSpec.betas",
         "ObjectiveSpec.terms",
     } <= checked
-    assert "EstimatorAdversarialJs.instance_noise" in checked and len(checked) > 20
+    assert {"EstimatorAdversarialJs.instance_noise", "TermEntry_IIAE.beta", "TermEntry_D_joint.weight"} <= checked
+    assert len(checked) > 20
 
 
 class LooseParams(BaseModel):

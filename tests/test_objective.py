@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import Field
 
-from wynerkit import BuildContext
+from wynerkit import BuildContext, ComponentParams, NoParams, hookimpl
 from wynerkit.assembly import assemble
+from wynerkit.data_loading import as_sample, fetch, in_order
 from wynerkit.errors import UsageError
-from wynerkit.objective import build_objective
+from wynerkit.objective import build_objective, term_weight
+from wynerkit.plugins import PluginHost, PluginSource, discover
+from wynerkit.spec import SpecBuilder
 from wynerkit.spec_loading import load_spec
 from wynerkit.step import TrainingStep
+from wynerkit.trainer import Trainer
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"
 ALL_TERMS = ["D_joint", "D_x2y", "D_y2x", "D_cross", "I_joint", "I_x2y", "I_y2x", "I_var", "M_x2y", "M_y2x"]
@@ -152,3 +161,104 @@ def test_an_objective_with_only_zero_weights_is_refused(builtin_host):
     spec = load_spec(TINY, builtin_host.registry, ["objective.terms={R_x2y: 0}"]).spec
     with pytest.raises(UsageError, match="every weight is 0"):
         build_objective(spec.objective, BuildContext(registry=builtin_host.registry))
+
+
+# --- terms that take params --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConstantTerm:
+    """A term whose value is a constant: what reaches it from the spec is visible in its value."""
+
+    value: float
+    multiplier: None = None
+    critic_heads: ClassVar[dict] = {}
+
+    def generator_loss(self, step):
+        return torch.tensor(self.value)
+
+    def critic_loss(self, step):
+        return None
+
+
+class Level(ComponentParams):
+    level: float = Field(1.0, description="the term's value")
+
+
+class RequiredLevel(ComponentParams):
+    level: float = Field(description="the term's value")
+
+
+@pytest.fixture(scope="module")
+def params_host() -> PluginHost:
+    class Plugin:
+        @hookimpl
+        def wynerkit_register_objective_terms(self, register):
+            register("Level", lambda params, context: ConstantTerm(params.level), params=Level)
+            register("Required", lambda params, context: ConstantTerm(params.level), params=RequiredLevel)
+
+    host = PluginHost.load([*discover(builtin_only=True), PluginSource.from_object("levels", Plugin())], blocked=())
+    assert not host.errors, [str(e) for e in host.errors]
+    return host
+
+
+def test_a_term_entry_gives_the_factory_its_params_and_a_bare_weight_the_defaults(params_host):
+    terms = "objective.terms={R_x2y: 1, Level: {weight: 2, level: 3}, Required: {weight: 0.5, level: 4}}"
+    built = {t.name: t for t in parts_for(params_host, terms).objective.generator_terms}
+    assert {name: (t.weight, t.term) for name, t in built.items() if name != "R_x2y"} == {
+        "Level": (2.0, ConstantTerm(3.0)),
+        "Required": (0.5, ConstantTerm(4.0)),
+    }
+    bare = parts_for(params_host, "objective.terms={Level: 2}").objective.generator_terms
+    assert [(t.weight, t.term) for t in bare] == [(2.0, ConstantTerm(1.0))]
+
+
+def test_term_entries_are_checked_against_the_terms_params(params_host, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        TINY.read_text().replace(
+            "  terms: {D_joint: 1,",
+            "  terms: {Required: 1, Level: {weight: 1, levle: 2}, R_x2x: {weight: -1}, D_joint: 1,",
+        )
+    )
+    with pytest.raises(UsageError) as caught:
+        load_spec(spec, params_host.registry)
+    assert str(caught.value).splitlines() == [
+        f"{spec}:13:11: objective.terms.Required: term Required needs params (level): write {{weight: 1, ...}} (got 1)",
+        f"{spec}:13:43: objective.terms.Level.levle: unknown field 'levle'; term Level takes: level, weight (got 2)",
+        f"{spec}:13:62: objective.terms.R_x2x.weight: Input should be greater than or equal to 0 (got -1)",
+    ]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(weight=st.floats(0, 1e6, allow_nan=False, allow_infinity=False))
+def test_a_bare_weight_and_its_entry_form_weigh_the_same_and_a_bare_one_stays_a_number(builtin_host, weight):
+    model = SpecBuilder(builtin_host.registry).objective_model()
+    bare = model.model_validate({"terms": {"D_joint": weight}})
+    entry = model.model_validate({"terms": {"D_joint": {"weight": weight}}})
+    assert term_weight(bare.terms["D_joint"]) == term_weight(entry.terms["D_joint"]) == weight
+    # a spec written before terms took params resolves (and hashes) exactly as before
+    assert bare.model_dump(mode="json")["terms"] == {"D_joint": weight}
+
+
+# --- the validation loss is the objective's own terms ---------------------------------------------
+
+
+def test_validation_terms_are_the_cross_reconstruction_terms_whatever_the_spec_weights(builtin_host):
+    parts = parts_for(builtin_host, "objective.terms={D_joint: 1}")
+    registry = builtin_host.registry
+    expected = {name: registry.get("objective_term", name).factory(NoParams(), None) for name in ("R_x2y", "R_y2x")}
+    assert parts.objective.validation_terms == expected
+
+
+def test_the_validation_loss_is_the_mean_of_the_objectives_validation_terms(builtin_host, tmp_path):
+    parts = parts_for(builtin_host)
+    trainer = Trainer(parts, tmp_path)
+    split, spec = parts.data.split("valid"), parts.spec
+    indices = [i for batch in in_order(split, spec.train.batch_size, 2 * spec.train.batch_size) for i in batch]
+    step = TrainingStep(trainer.ema.model, None, as_sample(fetch(split, indices), parts.device))
+    terms = parts.objective.validation_terms
+    expected = float(sum(terms[name].per_item(step).sum() for name in ("R_x2y", "R_y2x"))) / len(indices)
+    assert trainer.validation_loss() == pytest.approx(expected, rel=1e-6)
+    parts.objective.validation_terms = {"Level": ConstantTerm(2.5)}
+    assert trainer.validation_loss() == pytest.approx(2.5)

@@ -167,3 +167,52 @@ def test_recorded_positions_point_at_their_keys(tmp_path_factory, tree, flow):
         key = yaml_path[-1]
         text = lines[position.line - 1][position.column - 1 :].lstrip("'\"")  # YAML quotes keys like 'on'
         assert text.startswith(str(key)), (yaml_path, position)
+
+
+# Top-level blocks of GOOD, each with a broken variant (one or two problems inside the block).
+BLOCKS = {
+    "name": ("name: demo", "name: [1, 2]"),
+    "seed": ("seed: 3", "seed: -1"),
+    "data": ("data: {name: gaussian-pairs, x_dim: 4, y_dim: 5}", "data: {name: gaussian-pairs, x_dim: 4, colour: red}"),
+    "model": (
+        "model:\n  name: variational-wyner\n  latent: {z: 2, u: 1, v: 1}\n  x: {name: vector, dim: 4}\n"
+        "  y: {name: vector, dim: 5}",
+        "model:\n  name: variational-wyner\n  latent: {z: 2, u: 1, v: 1}\n  x:\n    name: vector\n    dimm: 4\n"
+        "  y: {name: vector, dim: five}",
+    ),
+    "estimator": ("estimator: {name: adversarial-js, hidden: 32}", "estimator: {name: adversarial-js, hidden: many}"),
+    "train": ("train: {epochs: 2, batch_size: 16}", "train: {epochs: 2, batch_size: sixteen, colour: red}"),
+}
+
+
+def reported_positions(lines: list[str], path: Path) -> list[tuple[int, int]]:
+    """(line, column) of each ``FILE:LINE:COL: ...`` problem line."""
+    positions = []
+    for line in lines:
+        row, column = line.removeprefix(f"{path}:").split(":")[:2]
+        positions.append((int(row), int(column)))
+    return positions
+
+
+@settings(max_examples=25, deadline=None)
+@given(order=st.permutations(sorted(BLOCKS)), broken=st.sets(st.sampled_from(sorted(BLOCKS)), min_size=2))
+def test_problems_are_printed_in_file_order(tmp_path_factory, builtin_host, order, broken):
+    # pydantic reports in the model's field order (name, seed, data, model, ...), not the file's
+    text = "\n".join(BLOCKS[key][key in broken] for key in order) + "\n"
+    path = tmp_path_factory.mktemp("order") / "spec.yaml"
+    path.write_text(text)
+    lines = problems(path, builtin_host.registry)
+    positions = reported_positions(lines, path)
+    assert positions == sorted(positions), lines
+    assert {line.split(": ")[1].split(".")[0].split("[")[0] for line in lines} == broken
+
+
+def test_override_problems_follow_the_file_problems_in_the_order_given(tmp_path, builtin_host):
+    path = write(tmp_path, GOOD.replace("batch_size: 16", "batch_size: sixteen").replace("seed: 3", "seed: -1"))
+    lines = problems(path, builtin_host.registry, ["model.latent.z=many", "data.x_dim=wide"])
+    assert [line.split(": ")[0] for line in lines] == [
+        f"{path}:2:1",
+        f"{path}:12:20",
+        "--set model.latent.z=many",
+        "--set data.x_dim=wide",
+    ]

@@ -248,6 +248,11 @@ def read_checkpoint(
     return extra, checkpoint.state
 
 
+def step_name(step: int) -> str:
+    """The directory name of the checkpoint written at ``step``: ``step-`` and eight digits."""
+    return f"{PREFIX}{step:08d}"
+
+
 def step_checkpoints(directory: Path) -> list[Path]:
     """The numbered checkpoints, oldest first."""
     if not directory.is_dir():

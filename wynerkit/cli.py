@@ -14,8 +14,6 @@ from typing import Annotated
 
 import torch
 import typer
-from rich.console import Console
-from rich.table import Table
 
 import wynerkit
 from wynerkit.cli_data import add_data_commands
@@ -23,12 +21,14 @@ from wynerkit.cli_errors import guard_commands, os_error_line, reports_usage_err
 from wynerkit.cli_eval import add_eval_command
 from wynerkit.cli_paths import require_output_file
 from wynerkit.cli_sweep import add_sweep_command
+from wynerkit.cli_tables import print_table
 from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.distributed import Cluster
 from wynerkit.errors import UsageError
 from wynerkit.evaluation import EvaluationFailed
 from wynerkit.figures import COLS, ROWS, PanelKind, draw_panel, drawing, save_png
 from wynerkit.plugins import BLOCK_ENV, PluginHost, get_host
+from wynerkit.run_dir import RunDir
 from wynerkit.run_lock import exclusive_lock
 from wynerkit.runs import create_run_dir, removed_if_unstarted
 from wynerkit.spec import build_run_spec_model
@@ -108,13 +108,8 @@ def build_app(host: PluginHost) -> typer.Typer:
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
-        table = Table(title="wynerkit components")
-        for column in ("kind", "name", "plugin", "version"):
-            table.add_column(column, no_wrap=True)
-        table.add_column("summary")
-        for row in rows:
-            table.add_row(row["kind"], row["name"], row["plugin"], row["version"], row["summary"])
-        Console(highlight=False).print(table)
+        headers = ("kind", "name", "plugin", "version", "summary")
+        print_table("wynerkit components", headers, [[row[column] for column in headers] for row in rows])
         if host.blocked:
             typer.echo(f"blocked by {BLOCK_ENV}: {', '.join(host.blocked)}")
 
@@ -149,9 +144,9 @@ def build_app(host: PluginHost) -> typer.Typer:
                 raise UsageError(
                     "--resume RUN_DIR continues a run with its own spec.yaml: do not also pass FILE or --set"
                 )
-            if not (resume / "spec.yaml").is_file():
+            if not RunDir(resume).is_run():
                 raise UsageError(f"--resume {resume}: not a run directory (no spec.yaml); pass a directory run created")
-            loaded = load_spec(resume / "spec.yaml", host.registry)
+            loaded = load_spec(RunDir(resume).spec, host.registry)
             run_dir = resume
         elif file is None:
             raise UsageError("run: pass a spec FILE to start a run, or --resume RUN_DIR to continue one")

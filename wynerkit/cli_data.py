@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from wynerkit.cli_errors import reports_usage_errors
-from wynerkit.components import BuildContext, NoParams
+from wynerkit.cli_tables import print_table
+from wynerkit.components import BuildContext
 from wynerkit.data_root import DATA_ENV, resolve_data_root
-from wynerkit.datafiles import DataSource, FileStatus, verify_source
+from wynerkit.datafiles import DataSource, FileStatus, registered_sources, verify_source
 from wynerkit.download import DownloadError, download_source
 from wynerkit.errors import UsageError
 from wynerkit.plugins import PluginHost
@@ -27,8 +26,7 @@ NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="A data source
 
 
 def data_sources(host: PluginHost) -> dict[str, DataSource]:
-    context = BuildContext(registry=host.registry)
-    return {c.name: c.factory(NoParams(), context) for c in host.registry.of_kind("data_source")}
+    return registered_sources(BuildContext(registry=host.registry))
 
 
 def source_named(host: PluginHost, name: str) -> DataSource:
@@ -70,16 +68,18 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
-        table = Table(title=f"data root: {data_root}")
-        table.add_column("name", no_wrap=True)
-        table.add_column("path", overflow="fold")
-        for column in ("present", "verified", "to get it"):
-            table.add_column(column, no_wrap=True)
         yes = {True: "yes", False: "no"}
-        for row in rows:
-            get = row["get"] if row["downloadable"] else f"by hand (see: wynerkit data verify {row['name']})"
-            table.add_row(row["name"], row["path"], yes[row["present"]], yes[row["verified"]], get)
-        Console(highlight=False).print(table)
+        cells = [
+            [
+                row["name"],
+                row["path"],
+                yes[row["present"]],
+                yes[row["verified"]],
+                row["get"] if row["downloadable"] else f"by hand (see: wynerkit data verify {row['name']})",
+            ]
+            for row in rows
+        ]
+        print_table(f"data root: {data_root}", ("name", "path", "present", "verified", "to get it"), cells)
 
     @data_app.command("verify")
     @reports_usage_errors

@@ -7,23 +7,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from wynerkit.cli_errors import reports_usage_errors
+from wynerkit.cli_tables import print_table
 from wynerkit.errors import UsageError, WynerkitError
-from wynerkit.evaluation import SUMMARY, EvaluationFailed, default_evaluator_spec, evaluate_run
+from wynerkit.evaluation import EvaluationFailed, default_evaluator_spec, evaluate_run
 from wynerkit.plugins import PluginHost
+from wynerkit.run_dir import RunDir
 from wynerkit.trained_run import Which
 
 
-def metrics_table(metrics: Mapping[str, float], title: str) -> Table:
-    table = Table(title=title)
-    table.add_column("metric", no_wrap=True)
-    table.add_column("value", justify="right", no_wrap=True)
-    for key in sorted(metrics):
-        table.add_row(key, f"{metrics[key]:.6g}")
-    return table
+def print_metrics(metrics: Mapping[str, float], title: str) -> None:
+    rows = [(key, f"{metrics[key]:.6g}") for key in sorted(metrics)]
+    print_table(title, ("metric", "value"), rows, right_aligned=("value",))
 
 
 def add_eval_command(app: typer.Typer, host: PluginHost) -> None:
@@ -51,12 +47,11 @@ def add_eval_command(app: typer.Typer, host: PluginHost) -> None:
         if repeated:
             raise UsageError(f"--evaluator {', '.join(repeated)}: given more than once; name each evaluator once")
         specs = [default_evaluator_spec(host.registry, name) for name in names] if names else None
-        console = Console(highlight=False)
         try:
             metrics = evaluate_run(run_dir, host.registry, specs, checkpoint)
         except EvaluationFailed as exc:
             if exc.metrics:
-                console.print(metrics_table(exc.metrics, f"{run_dir.name}: {checkpoint} checkpoint (partial)"))
+                print_metrics(exc.metrics, f"{run_dir.name}: {checkpoint} checkpoint (partial)")
             for line in exc.failures.values():
                 typer.echo(f"wynerkit: error: {line}", err=True)
             typer.echo(exc.note, err=True)
@@ -66,5 +61,5 @@ def add_eval_command(app: typer.Typer, host: PluginHost) -> None:
         except WynerkitError as exc:
             typer.echo(f"wynerkit: error: {exc}", err=True)
             raise typer.Exit(1) from None
-        console.print(metrics_table(metrics, f"{run_dir.name}: {checkpoint} checkpoint"))
-        typer.echo(f"merged into {run_dir / SUMMARY}", err=True)
+        print_metrics(metrics, f"{run_dir.name}: {checkpoint} checkpoint")
+        typer.echo(f"merged into {RunDir(run_dir).summary}", err=True)

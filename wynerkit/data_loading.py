@@ -2,7 +2,7 @@
 
 Each epoch's order depends only on the run seed and the epoch number, so resuming at (epoch, batch)
 regenerates the order and skips the batches already trained on. A split may bring its own batch
-sampler (``split.batch_sampler(batch_size, drop_last=...)`` with ``set_epoch``), e.g. one that
+sampler (a ``SampledSplit``: ``split.batch_sampler(batch_size, drop_last=...)`` with ``set_epoch``), e.g. one that
 cycles through classes; otherwise batches are a seeded permutation. Incomplete last batches are
 dropped in training: BatchNorm and the z-shuffle of the CI critics need full batches.
 """
@@ -14,12 +14,13 @@ from typing import Any
 import torch
 
 from wynerkit.batching import collate_pairs
+from wynerkit.interfaces import BatchedSplit, SampledSplit
 from wynerkit.sample import Sample
 
 
 def epoch_batches(split: Any, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
     """The index lists of one training epoch."""
-    if hasattr(split, "batch_sampler"):
+    if isinstance(split, SampledSplit):
         sampler = split.batch_sampler(batch_size, drop_last=True)
         sampler.set_epoch(epoch)
         return [list(b) for b in sampler]
@@ -30,7 +31,7 @@ def epoch_batches(split: Any, batch_size: int, seed: int, epoch: int) -> list[li
 
 def fetch(split: Any, indices: list[int]) -> dict[str, Any]:
     """One collated batch: a ``__getitems__`` batch as is, else the items collated."""
-    if hasattr(split, "__getitems__"):
+    if isinstance(split, BatchedSplit):
         return collate_pairs(split.__getitems__(indices))
     return collate_pairs([split[i] for i in indices])
 

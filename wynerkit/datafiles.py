@@ -13,9 +13,12 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from wynerkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from wynerkit.components import BuildContext  # components imports this module (through interfaces)
 
 CHUNK = 1 << 20
 
@@ -161,3 +164,8 @@ def require_files(source: DataSource, root: Path, names: list[str] | None = None
         hint = source.get_command()
         raise UsageError([*(f"{source.name}: {p}" for p in problems), f"{source.name}: to get the files: {hint}"])
     return {s.file.name: s.path for s in statuses if s.path is not None}
+
+
+def registered_sources(context: BuildContext) -> dict[str, DataSource]:
+    """Every data source in ``context``'s registry by name, as its factory builds it."""
+    return {c.name: c.factory(c.params(), context) for c in context.registry.of_kind("data_source")}

@@ -36,19 +36,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from wynerkit.atomic import write_json_atomic
+from wynerkit.checkpoint import Checkpoint
 from wynerkit.components import BuildContext, Registry
 from wynerkit.errors import UsageError, WynerkitError
 from wynerkit.figures import drawing
-from wynerkit.interfaces import BimodalModel, DatasetProvider, Evaluator, Split
+from wynerkit.interfaces import BimodalModel, DatasetProvider, EpochSplit, Evaluator, Split
+from wynerkit.run_dir import RunDir
 from wynerkit.spec import SpecBuilder
 from wynerkit.spec_loading import load_spec
 from wynerkit.trained_run import Which, checkpoint_dir, open_trained
 
-SUMMARY = "summary.json"
-FIGURES = "figures"
 EVALUATED = "evaluated"
 """The summary key recording, per evaluator, the checkpoint, step, time, params and keys of its numbers."""
 NO_EVALUATORS = (
@@ -125,7 +126,7 @@ def check_metrics(label: str, returned: object) -> dict[str, float]:
         if key == EVALUATED:
             raise ValueError(f"evaluator {label!r} returned the key {key!r}, which summary.json reserves")
         if not isinstance(value, float):
-            hint = " (convert it with float(...))" if isinstance(value, int) or hasattr(value, "item") else ""
+            hint = " (convert it with float(...))" if isinstance(value, int | torch.Tensor | np.generic) else ""
             raise ValueError(
                 f"evaluator {label!r} returned {type(value).__name__} for key {key!r}; values must be float{hint}"
             )
@@ -146,7 +147,7 @@ def evaluate_model(
 
     Returns every new metric; raises ``EvaluationFailed`` after running all of them if any failed.
     """
-    _read_summary(run_dir / SUMMARY)  # refuse a broken summary.json before spending time on evaluators
+    _read_summary(RunDir(run_dir).summary)  # refuse a broken summary.json before spending time on evaluators
     labels = _labels(specs)
     build = BuildContext(registry=registry, seed=context.seed, device=context.device)
     context.figures_dir.mkdir(parents=True, exist_ok=True)
@@ -156,14 +157,14 @@ def evaluate_model(
         try:
             metrics = _run_one(label, spec, build, context)
             _claim(label, metrics, collected)
-            _merge(run_dir / SUMMARY, spec, label, metrics, origin)
+            _merge(RunDir(run_dir).summary, spec, label, metrics, origin)
         except Exception as exc:  # noqa: BLE001 - one evaluator's failure must not lose the others' results
             collected.failures[label] = _describe(label, exc)
             continue
         collected.metrics.update(metrics)
         collected.owner.update(dict.fromkeys(metrics, label))
     if collected.failures:
-        raise EvaluationFailed(collected.failures, collected.metrics, run_dir / SUMMARY)
+        raise EvaluationFailed(collected.failures, collected.metrics, RunDir(run_dir).summary)
     return collected.metrics
 
 
@@ -177,11 +178,11 @@ def evaluate_run(
     """
     path = checkpoint_dir(run_dir, checkpoint)  # a usage error for a non-run or a run without checkpoints
     if evaluators is None:
-        evaluators = load_spec(run_dir / "spec.yaml", registry).spec.evaluate
+        evaluators = load_spec(RunDir(run_dir).spec, registry).spec.evaluate
     specs = list(evaluators)
     if not specs:
-        raise UsageError(NO_EVALUATORS.format(spec=run_dir / "spec.yaml"))
-    step = int(json.loads((path / "state.json").read_text())["position"]["step"])
+        raise UsageError(NO_EVALUATORS.format(spec=RunDir(run_dir).spec))
+    step = Checkpoint.open(path).step
     parts = open_trained(run_dir, registry, checkpoint)
     context = eval_context(run_dir, parts.model, parts.data, parts.device, parts.spec.seed)
     return evaluate_model(run_dir, context, registry, specs, Origin(checkpoint, step))
@@ -191,12 +192,12 @@ def eval_context(
     run_dir: Path, model: BimodalModel, data: DatasetProvider, device: torch.device, seed: int
 ) -> RunEvalContext:
     """The context evaluators of a run see: figures go to ``run_dir/figures``."""
-    return RunEvalContext(model=model, data=data, figures_dir=run_dir / FIGURES, device=device, seed=seed)
+    return RunEvalContext(model=model, data=data, figures_dir=RunDir(run_dir).figures, device=device, seed=seed)
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
     """The run's ``summary.json`` (empty when there is none yet); a clear error when it is not a JSON object."""
-    return _read_summary(run_dir / SUMMARY)
+    return _read_summary(RunDir(run_dir).summary)
 
 
 # -- one evaluator ----------------------------------------------------------------------------------------
@@ -216,15 +217,24 @@ class _TrainAtEpochZero:
 
     def split(self, name: Split) -> Any:
         split = self._data.split(name)
-        if name != "train" or not hasattr(split, "set_epoch"):
+        if name != "train" or not isinstance(split, EpochSplit):
             return split
         if self._train is None:
             self._train = copy.copy(split)
             self._train.set_epoch(0)
         return self._train
 
-    def __getattr__(self, name: str) -> Any:  # x_shape, describe() and a dataset's own extras
-        return getattr(self._data, name)
+    # Only the DatasetProvider members: an evaluator asks the data for nothing undeclared.
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        return self._data.x_shape
+
+    @property
+    def y_shape(self) -> tuple[int, ...]:
+        return self._data.y_shape
+
+    def describe(self) -> dict[str, Any]:
+        return self._data.describe()
 
 
 def _run_one(label: str, spec: Any, build: BuildContext, context: RunEvalContext) -> dict[str, float]:

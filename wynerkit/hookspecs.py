@@ -20,6 +20,8 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
+    from wynerkit.plugins import PluginHost
+
 hookspec = pluggy.HookspecMarker("wynerkit")
 hookimpl = pluggy.HookimplMarker("wynerkit")
 
@@ -60,7 +62,9 @@ def wynerkit_register_estimators(register: Register) -> None:
 def wynerkit_register_objective_terms(register: Register) -> None:
     """Register objective terms; a spec weights them by name under ``objective.terms``.
 
-    Factory: ``factory(params, context) -> wynerkit.ObjectiveTerm``.
+    Factory: ``factory(params, context) -> wynerkit.ObjectiveTerm``. ``params`` come from the term's
+    entry ``{weight: w, <params>}`` (the defaults when the entry is a bare weight); ``weight`` is
+    the objective's, so a term's params model must not have a field of that name.
     """
 
 
@@ -91,5 +95,9 @@ def wynerkit_register_data_sources(register: Register) -> None:
 
 
 @hookspec
-def wynerkit_register_commands(cli: typer.Typer) -> None:
-    """Add commands or command groups to the ``wynerkit`` command line (a Typer app)."""
+def wynerkit_register_commands(cli: typer.Typer, host: PluginHost) -> None:
+    """Add commands or command groups to the ``wynerkit`` command line (a Typer app).
+
+    ``host`` is the ``wynerkit.plugins.PluginHost`` the command line was built from: a command reads
+    components from ``host.registry``. An implementation may leave ``host`` out of its signature.
+    """

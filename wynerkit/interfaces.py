@@ -5,6 +5,11 @@ and evaluators live in plugins. They are structural (`typing.Protocol`): a plugi
 inherit from anything, it only has to provide these attributes and methods.
 `wynerkit.testing` checks a component against its interface.
 
+Optional capabilities (a split's ``set_epoch`` or ``gallery()``, a model's ``reusing_features()``,
+...) are Protocols too: the core and the built-ins ask ``isinstance(split, EpochSplit)``, never
+``hasattr``, so everything a component may be asked for is declared here and in docs/plugins.md.
+This module is longer than most on purpose: it is the whole contract a plugin author reads.
+
 Conventions shared by all interfaces:
 - a batch's leading dimension is the batch; per-item losses have shape ``[B]``;
 - modalities declare their value range (images use [-1, 1]);
@@ -15,6 +20,7 @@ Conventions shared by all interfaces:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol, TypedDict, runtime_checkable
 
@@ -51,8 +57,125 @@ class DatasetProvider(Protocol):
         ...
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able facts for the run summary: sizes, sources, and whether data is a stand-in."""
+        """JSON-able facts for the run summary: sizes, sources, whether data is a stand-in (``DatasetFacts``)."""
         ...
+
+
+class DatasetFacts(TypedDict, total=False):
+    """The keys of ``describe()`` that wynerkit and the built-in evaluators read; a dataset adds any others.
+
+    Every key is optional; an evaluator that needs one says so in its error. ``wynerkit.testing``
+    checks the types of those a dataset gives.
+    """
+
+    name: str
+    """The dataset's name: cache keys and error messages (the ``probe``, ``coherence``, ``fd`` evaluators)."""
+    pairing: str
+    """How x and y are paired; starting with "instance", retrieval's ``auto`` mode ranks by the true match."""
+    offset: int | float
+    """Digit datasets: an int, y's label is (x's label + offset) mod 10 (``coherence`` and ``fd`` read it)."""
+    x_source: str
+    """What the x items are made from (part of the ``coherence`` / ``fd`` classifier cache key); y_source alike."""
+    y_source: str
+    stand_in: bool
+    """True when the data is a stand-in for the paper's (e.g. SynDigits for SVHN)."""
+
+
+# -- optional capabilities --------------------------------------------------------------------------
+# What the trainer, evaluators and commands use when a split, provider or model offers it. Each is
+# checked with ``isinstance`` (never by probing names), documented in docs/plugins.md and exercised by
+# ``wynerkit.testing`` when a component has it.
+
+
+@runtime_checkable
+class BatchedSplit(Protocol):
+    """A split that fetches a whole batch at once (torch's DataLoader calls it too)."""
+
+    def __getitems__(self, indices: list[int]) -> dict[str, Any]:
+        """One batched ``Pair``: ``x`` ``[B, *x_shape]``, ``y`` ``[B, *y_shape]``, int64 labels ``[B]``."""
+        ...
+
+
+@runtime_checkable
+class EpochSplit(Protocol):
+    """A split whose pairs depend on the epoch (e.g. Sketchy redraws each sketch's photo)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the pairs of ``epoch``; the trainer calls it before every epoch, a resumed one included."""
+        ...
+
+
+@runtime_checkable
+class EpochBatchSampler(Protocol):
+    """The batches of one epoch, as a ``SampledSplit`` gives them."""
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+    def __iter__(self) -> Iterator[list[int]]: ...
+
+
+@runtime_checkable
+class SampledSplit(Protocol):
+    """A split that chooses its own training batches (e.g. class-balanced ones)."""
+
+    def batch_sampler(self, batch_size: int, *, drop_last: bool = False) -> EpochBatchSampler: ...
+
+
+@runtime_checkable
+class IndexedSplit(Protocol):
+    """A split whose item k pairs row ``x_index[k]`` of an x bank with row ``y_index[k]`` of a y bank.
+
+    Retrieval ranks distinct rows: items sharing an x row are one query, items sharing a y row one
+    gallery item. A split without it is read item by item (item k is query k and gallery item k).
+    """
+
+    x_index: Tensor
+    y_index: Tensor
+
+
+@runtime_checkable
+class BankedSplit(IndexedSplit, Protocol):
+    """An ``IndexedSplit`` that also exposes its banks: the evaluators read unique rows without fetching pairs."""
+
+    x: Tensor
+    y: Tensor
+    x_labels: Tensor
+    y_labels: Tensor
+
+    def transform(self, rows: Tensor) -> Tensor:
+        """Bank rows as items (e.g. uint8 pixels to floats in [-1, 1])."""
+        ...
+
+
+@runtime_checkable
+class GallerySplit(Protocol):
+    """A test split with a gallery of its own: category retrieval ranks all of it, not only the paired y items."""
+
+    def gallery(self) -> tuple[Tensor, Tensor]:
+        """The gallery's y items ``[M, *y_shape]`` and their class labels ``[M]``."""
+        ...
+
+
+@runtime_checkable
+class QueryReader(Protocol):
+    """A dataset provider that turns a query file into x items the way it makes its own."""
+
+    def read_x(self, path: Path) -> Tensor:
+        """x items ``[N, *x_shape]`` read from an image file; ``ValueError`` when the file does not fit."""
+        ...
+
+
+@runtime_checkable
+class FeatureReuse(Protocol):
+    """A model that can reuse trunk features of a data tensor it encodes more than once."""
+
+    def reusing_features(self) -> AbstractContextManager[object]:
+        """Inside, encoding the same tensor again reuses its features (graph included); outputs are unchanged."""
+        ...
+
+
+SPLIT_CAPABILITIES: tuple[type, ...] = (BatchedSplit, EpochSplit, SampledSplit, IndexedSplit, BankedSplit, GallerySplit)
+"""Every optional capability of a split, in the order docs/plugins.md lists them."""
 
 
 @runtime_checkable
@@ -273,17 +396,28 @@ INTERFACE_OF: Mapping[str, type] = {
 __all__ = [
     "KINDS",
     "INTERFACE_OF",
+    "SPLIT_CAPABILITIES",
+    "BankedSplit",
+    "BatchedSplit",
     "BimodalModel",
     "CriticLoss",
+    "DatasetFacts",
     "DatasetProvider",
     "Distribution",
+    "EpochBatchSampler",
+    "EpochSplit",
     "EvalContext",
     "Evaluator",
     "FeatureNet",
+    "FeatureReuse",
+    "GallerySplit",
+    "IndexedSplit",
     "Modality",
     "ObjectiveTerm",
     "Pair",
+    "QueryReader",
     "RatioEstimator",
+    "SampledSplit",
     "Sample",
     "Split",
     "StepContext",

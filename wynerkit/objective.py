@@ -5,6 +5,11 @@ objective-wide multiplier the term declares (``lambda_ci`` for common-informatio
 ``lambda_rec`` for reconstruction terms, 1 otherwise). The critic minimises the critic losses of
 every term the generator uses with a non-zero weight that has critic heads, unless the spec lists
 ``critic_terms`` explicitly (the paper's retrieval setting trains D_joint's critic without using it).
+A term's entry is its weight, or ``{weight: w, <params>}`` for a term that takes params (IIAE's loss
+weights); its factory receives those params, or the defaults when the entry is a bare weight.
+
+The validation loss that picks the best checkpoint is the cross-reconstruction terms' own value
+(``VALIDATION_TERMS``), so it measures exactly what those terms train.
 """
 
 from __future__ import annotations
@@ -13,12 +18,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from torch import Tensor
 
-from wynerkit.components import BuildContext, NoParams
-from wynerkit.errors import UsageError
+from wynerkit.components import BuildContext
+from wynerkit.errors import UnknownComponentError, UsageError
 from wynerkit.interfaces import ObjectiveTerm, StepContext
 from wynerkit.sample import Variable
+
+VALIDATION_TERMS = ("R_x2y", "R_y2x")
+"""``valid.loss``: y against y(z, v) with z from q(z|x), and x against x(z, u) with z from q(z|y)."""
 
 
 @dataclass(frozen=True)
@@ -30,11 +39,18 @@ class WeightedTerm:
 
 
 class Objective:
-    """The generator's weighted terms and the critic's terms, with the critic heads they need."""
+    """The generator's weighted terms, the critic's terms with the critic heads they need, and the
+    terms whose sum is the validation loss."""
 
-    def __init__(self, generator_terms: list[WeightedTerm], critic_terms: Mapping[str, ObjectiveTerm]) -> None:
+    def __init__(
+        self,
+        generator_terms: list[WeightedTerm],
+        critic_terms: Mapping[str, ObjectiveTerm],
+        validation_terms: Mapping[str, ObjectiveTerm],
+    ) -> None:
         self.generator_terms = [t for t in generator_terms if t.weight != 0.0]
         self.critic_terms = dict(critic_terms)
+        self.validation_terms = dict(validation_terms)
         if not self.generator_terms:
             raise UsageError("objective.terms: every weight is 0 (after lambda_ci / lambda_rec): nothing to train")
         self.heads: dict[str, tuple[Variable, ...]] = {}
@@ -63,18 +79,52 @@ class Objective:
         total = sum(losses.values()) if losses else None
         return total, losses, accuracies
 
+    def validation_loss(self, step: StepContext) -> Tensor:
+        """The sum of the validation terms' (unweighted) values on the step's batch: a mean over its items."""
+        return sum(term.generator_loss(step) for term in self.validation_terms.values())
+
 
 def build_objective(spec: Any, context: BuildContext) -> Objective:
     """The objective of a validated ``objective`` spec section."""
     multipliers = {None: 1.0, "lambda_ci": spec.lambda_ci, "lambda_rec": spec.lambda_rec}
     names = list(spec.terms) + [n for n in spec.critic_terms or [] if n not in spec.terms]
-    terms = {name: context.registry.get("objective_term", name).factory(NoParams(), context) for name in names}
+    terms = {name: _build_term(name, spec.terms.get(name), context) for name in names}
     weighted = [
-        WeightedTerm(name, terms[name], weight * multipliers[getattr(terms[name], "multiplier", None)])
-        for name, weight in spec.terms.items()
+        WeightedTerm(name, terms[name], term_weight(entry) * multipliers[getattr(terms[name], "multiplier", None)])
+        for name, entry in spec.terms.items()
     ]
     if spec.critic_terms is None:
         critic = {t.name: t.term for t in weighted if t.weight != 0.0 and t.term.critic_heads}
     else:
         critic = {name: terms[name] for name in spec.critic_terms}
-    return Objective(weighted, critic)
+    return Objective(weighted, critic, _validation_terms(terms, context))
+
+
+def term_weight(entry: float | BaseModel) -> float:
+    """The spec's weight of a term: the entry itself, or the ``weight`` of ``{weight: w, <params>}``."""
+    return entry.weight if isinstance(entry, BaseModel) else float(entry)  # type: ignore[attr-defined]
+
+
+def _build_term(name: str, entry: float | BaseModel | None, context: BuildContext) -> ObjectiveTerm:
+    """The term ``name`` from its params: those of ``{weight: w, <params>}``, else the defaults."""
+    component = context.registry.get("objective_term", name)
+    if isinstance(entry, BaseModel):
+        return component.factory(entry, context)
+    try:
+        params = component.params()
+    except ValidationError:
+        raise UsageError(
+            f"objective: term {name} needs params; give them in objective.terms as {{{name}: {{weight: w, ...}}}}"
+        ) from None
+    return component.factory(params, context)
+
+
+def _validation_terms(built: Mapping[str, ObjectiveTerm], context: BuildContext) -> dict[str, ObjectiveTerm]:
+    """``VALIDATION_TERMS``: the spec's own when it weights them, else built with their defaults."""
+    try:
+        return {name: built.get(name) or _build_term(name, None, context) for name in VALIDATION_TERMS}
+    except UnknownComponentError:
+        raise UsageError(
+            f"objective: valid.loss is {' + '.join(VALIDATION_TERMS)}, but a plugin providing them is not loaded; "
+            "unblock the reconstruction-terms plugin"
+        ) from None

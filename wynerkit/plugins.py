@@ -175,9 +175,10 @@ class PluginHost:
     def add_commands(self, cli: Any) -> None:
         """Let every plugin add CLI commands; a plugin that raises is reported and skipped."""
         names = {p.key: p.name for p in self.plugins}
+        offered = {"cli": cli, "host": self}
         for impl in self.manager.hook.wynerkit_register_commands.get_hookimpls():
             try:
-                impl.function(cli=cli)
+                impl.function(**{arg: offered[arg] for arg in impl.argnames})  # as pluggy: only the args it names
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # noqa: BLE001 - SystemExit too: no plugin may end the host

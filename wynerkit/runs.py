@@ -18,6 +18,7 @@ import yaml
 from wynerkit.atomic import write_json_atomic, write_text_atomic
 from wynerkit.errors import UsageError
 from wynerkit.plugins import PluginHost
+from wynerkit.run_dir import RunDir
 from wynerkit.spec import RunSpecBase
 from wynerkit.spec_source import SpecSource
 
@@ -46,10 +47,6 @@ def create_run_dir(out: Path, spec: RunSpecBase, source: SpecSource, host: Plugi
     return run_dir
 
 
-STARTED = ("metrics.jsonl", "checkpoints", "summary.json")
-"""What a run writes once training has begun; a directory without any of them holds only its spec."""
-
-
 @contextmanager
 def removed_if_unstarted(run_dir: Path, fresh: bool = True) -> Iterator[None]:
     """Delete a ``fresh`` run directory again when the work inside fails before training wrote to it.
@@ -60,7 +57,7 @@ def removed_if_unstarted(run_dir: Path, fresh: bool = True) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        if fresh and not any((run_dir / name).exists() for name in STARTED):
+        if fresh and not any(path.exists() for path in RunDir(run_dir).started_marks):
             shutil.rmtree(run_dir, ignore_errors=True)
             print(f"removed {run_dir}: the run failed before training wrote anything", file=sys.stderr)
             with suppress(OSError):  # ``<out>/<name>``, when this was its only run
@@ -70,9 +67,10 @@ def removed_if_unstarted(run_dir: Path, fresh: bool = True) -> Iterator[None]:
 
 def write_run_files(run_dir: Path, source: SpecSource, resolved: dict[str, Any], host: PluginHost) -> None:
     """``spec.resolved.json``, ``env.json``, then ``spec.yaml`` (written last: it marks a started run)."""
-    write_json_atomic(run_dir / "spec.resolved.json", resolved)
-    write_json_atomic(run_dir / "env.json", environment(host))
-    write_text_atomic(run_dir / "spec.yaml", effective_yaml(source))
+    paths = RunDir(run_dir)
+    write_json_atomic(paths.resolved_spec, resolved)
+    write_json_atomic(paths.env, environment(host))
+    write_text_atomic(paths.spec, effective_yaml(source))
 
 
 def _fresh_dir(parent: Path, base: str) -> Path:

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from wynerkit.components import SPEC_MODEL_CONFIG, Component, ComponentParams, Ref, Registry
+from wynerkit.objective_spec import terms_type
 
 DatasetSpec = Annotated[Any, Ref("dataset")]
 ModalitySpec = Annotated[Any, Ref("modality")]
@@ -158,7 +159,10 @@ class SpecBuilder:
             __base__=StrictModel,
             lambda_ci=(weight, Field(1.0, description="multiplies the common-information terms I_*")),
             lambda_rec=(weight, Field(1.0, description="multiplies the reconstruction terms R_*")),
-            terms=(dict[term, weight], Field(description="term name -> weight in the generator's loss")),  # type: ignore[valid-type]
+            terms=(
+                terms_type(self.registry, term),
+                Field(description="term name -> weight in the generator's loss, or {weight: w, <params>}"),
+            ),
             critic_terms=(
                 list[term] | None,  # type: ignore[valid-type]
                 Field(None, description="terms whose critics train; default: every weighted term with a critic"),

@@ -14,8 +14,12 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def format_validation_error(error: ValidationError, source: SpecSource, model: type[BaseModel]) -> list[str]:
-    """One line per problem, each naming where it is, what is wrong and how to fix it."""
-    lines = []
+    """One line per problem, each naming where it is, what is wrong and how to fix it.
+
+    Lines come in file order (line, then column), then those of ``--set`` overrides in the order given:
+    pydantic reports in the order of the model's fields, which a reader of the file cannot follow.
+    """
+    located = []
     for err in error.errors(include_url=False):
         loc = tuple(err["loc"])
         path, container, at = _walk(model, loc)
@@ -24,8 +28,16 @@ def format_validation_error(error: ValidationError, source: SpecSource, model: t
             shown = (*path, "name") if err["type"] == "union_tag_invalid" else path
         else:
             shown = path
-        lines.append(f"{source.where(shown)}: {dotted(path)}: {message}")
-    return lines
+        located.append((file_order(source, shown), f"{source.where(shown)}: {dotted(path)}: {message}"))
+    return [line for _, line in sorted(located, key=lambda pair: pair[0])]
+
+
+def file_order(source: SpecSource, path: YamlPath) -> tuple[int, int, int]:
+    """Sort key of a problem at ``path``: file entries by (line, column), then ``--set`` overrides as given."""
+    origin = source.origin(path)
+    if isinstance(origin, str):
+        return (1, list(source.overrides.values()).index(origin), 0)
+    return (0, origin.line, origin.column)
 
 
 def dotted(path: YamlPath) -> str:

@@ -37,14 +37,18 @@ class SpecSource:
 
     def where(self, path: YamlPath) -> str:
         """``FILE:LINE:COL`` of the deepest known entry on ``path``, or the ``--set`` that made it."""
+        origin = self.origin(path)
+        return f"--set {origin}" if isinstance(origin, str) else f"{self.path}:{origin.line}:{origin.column}"
+
+    def origin(self, path: YamlPath) -> Position | str:
+        """The position of the deepest known entry on ``path``, or the ``--set`` assignment that made it."""
         for cut in range(len(path), -1, -1):
             prefix = path[:cut]
             if prefix in self.overrides:
-                return f"--set {self.overrides[prefix]}"
+                return self.overrides[prefix]
             if prefix in self.positions:
-                pos = self.positions[prefix]
-                return f"{self.path}:{pos.line}:{pos.column}"
-        return f"{self.path}:1:1"
+                return self.positions[prefix]
+        return Position(1, 1)
 
 
 def read_spec_source(path: Path) -> SpecSource:

@@ -34,6 +34,7 @@ from wynerkit.components import Registry
 from wynerkit.errors import UsageError
 from wynerkit.evaluation import EvaluationFailed, read_summary
 from wynerkit.plugins import PluginHost
+from wynerkit.run_dir import RunDir
 from wynerkit.run_lock import exclusive_lock
 from wynerkit.runs import write_run_files
 from wynerkit.spec import RunSpecBase, build_run_spec_model
@@ -381,7 +382,7 @@ def cell_state(cell_dir: Path) -> CellState:
     status = read_summary(cell_dir).get("status")
     if status in ("finished", "diverged"):
         return status
-    return "partial" if (cell_dir / "spec.yaml").is_file() else "new"
+    return "partial" if RunDir(cell_dir).is_run() else "new"
 
 
 def check_cell_dirs(plan: SweepPlan, sweep_dir: Path) -> None:
@@ -390,7 +391,7 @@ def check_cell_dirs(plan: SweepPlan, sweep_dir: Path) -> None:
         raise UsageError(f"--out {sweep_dir}: is a file, not a directory; pass a directory for the sweep")
     problems = []
     for planned in plan.cells:
-        recorded = sweep_dir / CELLS / planned.cell.name / "spec.resolved.json"
+        recorded = RunDir(sweep_dir / CELLS / planned.cell.name).resolved_spec
         if not recorded.is_file():
             continue
         before = upgraded(json.loads(recorded.read_text(encoding="utf-8")), planned.spec)

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Literal
 
 from wynerkit.assembly import RunParts, assemble
-from wynerkit.checkpoint import BEST, Checkpoint, fit_weights, step_checkpoints
+from wynerkit.checkpoint import Checkpoint, fit_weights, step_checkpoints
 from wynerkit.components import Registry
 from wynerkit.errors import UsageError
+from wynerkit.run_dir import RunDir
 from wynerkit.spec_loading import load_spec
-from wynerkit.trainer import CHECKPOINTS
 
 Which = Literal["latest", "best"]
 
@@ -22,15 +22,15 @@ Which = Literal["latest", "best"]
 def checkpoint_dir(run_dir: Path, which: Which) -> Path:
     """The newest numbered checkpoint, or ``best``, with a readable ``state.json``; a usage error when the
     run has none, ``CheckpointDamaged`` naming the file when it is damaged."""
-    if not (run_dir / "spec.yaml").is_file():
+    paths = RunDir(run_dir)
+    if not paths.is_run():
         raise UsageError(f"{run_dir}: not a run directory (no spec.yaml); pass a directory `wynerkit run` created")
-    directory = run_dir / CHECKPOINTS
     if which == "best":
-        if not (directory / BEST).is_dir():
+        if not paths.best_checkpoint.is_dir():
             raise UsageError(f"{run_dir}: no best checkpoint yet; use --checkpoint latest or train longer")
-        path = directory / BEST
+        path = paths.best_checkpoint
     else:
-        found = step_checkpoints(directory)
+        found = step_checkpoints(paths.checkpoints)
         if not found:
             raise UsageError(f"{run_dir}: no checkpoint yet; train (or resume) the run until it writes one")
         path = found[-1]
@@ -42,7 +42,7 @@ def open_trained(run_dir: Path, registry: Registry, which: Which = "latest") -> 
     """The run's parts with the model replaced by the checkpoint's EMA weights, in eval mode."""
     path = checkpoint_dir(run_dir, which)
     ema = Checkpoint.open(path).tensors("ema.safetensors")  # checked before the (slow) assembly
-    parts = assemble(load_spec(run_dir / "spec.yaml", registry).spec, registry)
+    parts = assemble(load_spec(RunDir(run_dir).spec, registry).spec, registry)
     fit_weights(parts.model, ema, path / "ema.safetensors", "ema")
     parts.model.eval()
     return parts

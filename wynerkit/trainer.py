@@ -31,18 +31,19 @@ from wynerkit.checkpoint import (
     read_checkpoint,
     remove_temporaries,
     step_checkpoints,
+    step_name,
     write_checkpoint,
 )
 from wynerkit.data_loading import as_sample, epoch_batches, fetch, in_order
 from wynerkit.distributed import Cluster
 from wynerkit.ema import EMA
 from wynerkit.errors import UsageError, WynerkitError
+from wynerkit.interfaces import EpochSplit, FeatureReuse
 from wynerkit.metrics_log import MetricsLog
 from wynerkit.progress import StepProgress
+from wynerkit.run_dir import RunDir
 from wynerkit.speedups import batch_to_channels_last, compile_sequentials, resolve_execution
 from wynerkit.step import TrainingStep
-
-CHECKPOINTS = "checkpoints"
 
 
 class TrainingDiverged(WynerkitError):
@@ -103,7 +104,7 @@ def planned_steps(epochs: int | None, max_steps: int | None, steps_per_epoch: in
 class Trainer:
     def __init__(self, parts: RunParts, run_dir: Path, cluster: Cluster | None = None) -> None:
         self.parts = parts
-        self.run_dir = run_dir
+        self.paths = RunDir(run_dir)
         self.cluster = cluster = cluster or Cluster()
         spec, self.train_spec = parts.spec, parts.spec.train
         tr = self.train_spec
@@ -142,7 +143,7 @@ class Trainer:
         self.position = Position()
         self.window = Window()
         self.best: dict[str, Any] = {}
-        self.log = MetricsLog(run_dir / "metrics.jsonl")
+        self.log = MetricsLog(self.paths.metrics)
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -151,7 +152,7 @@ class Trainer:
         main = self.cluster.is_main
         with StepProgress(self.total, pos.step, quiet=not main) as progress:
             while pos.step < self.total:
-                if hasattr(self.train_split, "set_epoch"):  # e.g. Sketchy redraws each sketch's photo per epoch
+                if isinstance(self.train_split, EpochSplit):  # e.g. Sketchy redraws each sketch's photo per epoch
                     self.train_split.set_epoch(pos.epoch)
                 batches = epoch_batches(self.train_split, tr.batch_size, self.parts.spec.seed, pos.epoch)
                 while pos.batch < len(batches) and pos.step < self.total:
@@ -262,11 +263,10 @@ class Trainer:
     def _reusing_features(self) -> AbstractContextManager[object]:
         """The model's scope for reusing encoder features within one set of samples, if it offers one.
 
-        ``reusing_features()`` is an optional model capability (``variational-wyner`` has it): inside,
+        ``reusing_features()`` is an optional model capability (``FeatureReuse``; ``variational-wyner`` has it): inside,
         encoding the same data tensor twice computes its trunk features once (docs/plugins.md).
         """
-        reusing = getattr(self.model, "reusing_features", None)
-        return reusing() if reusing is not None else nullcontext()
+        return self.model.reusing_features() if isinstance(self.model, FeatureReuse) else nullcontext()
 
     def _precision(self) -> torch.autocast:
         """bfloat16 autocast around the forward passes when the precision is bf16 (backward runs outside)."""
@@ -287,22 +287,20 @@ class Trainer:
     # -- validation and checkpoints ------------------------------------------------------------------
     @torch.no_grad()
     def validation_loss(self) -> float:
-        """Cross-reconstruction error of the EMA model on validation pairs: R_x2y + R_y2x, lower is better.
+        """The objective's validation terms (R_x2y + R_y2x) on the EMA model and validation pairs; lower is better.
 
-        Deterministic (no prior draws) and run under a forked RNG, so it never changes training.
+        Each item's error summed over the pairs, divided by their number. Encoder noise and prior draws
+        come from a generator seeded with the run's seed, under a forked RNG, so it never changes training.
         """
-        model, spec = self.ema.model, self.parts.spec
+        model, spec, device = self.ema.model, self.parts.spec, self.parts.device
         split = self.parts.data.split("valid")
         limit = spec.train.checkpoint.valid_batches * spec.train.batch_size
+        generator = torch.Generator(device).manual_seed(spec.seed)
         total, count = 0.0, 0
-        with torch.random.fork_rng(devices=_cuda_devices(self.parts.device)):
+        with torch.random.fork_rng(devices=_cuda_devices(device)):
             for indices in in_order(split, spec.train.batch_size, limit):
-                x, y = as_sample(fetch(split, indices), self.parts.device).require("x", "y")
-                zx, zy = model.encode_z(x=x), model.encode_z(y=y)
-                y_hat = model.decode(zx, v=model.encode_v(zx, y)).y
-                x_hat = model.decode(zy, u=model.encode_u(zy, x)).x
-                loss = model.y_modality.reconstruction_loss(y_hat, y) + model.x_modality.reconstruction_loss(x_hat, x)
-                total += float(loss.sum())
+                step = TrainingStep(model, None, as_sample(fetch(split, indices), device), generator)
+                total += float(self.objective.validation_loss(step)) * len(indices)
                 count += len(indices)
         return total / max(count, 1)
 
@@ -311,7 +309,7 @@ class Trainer:
         cluster = self.cluster
         value = float(cluster.mean(torch.tensor([self.validation_loss()], device=self.parts.device)))
         step = self.position.step
-        directory = self.run_dir / CHECKPOINTS
+        directory = self.paths.checkpoints
         improved = math.isfinite(value) and ("valid.loss" not in self.best or value < self.best["valid.loss"])
         if improved:
             self.best = {"valid.loss": value, "step": step}
@@ -320,7 +318,7 @@ class Trainer:
         cluster.barrier()
         if cluster.is_main:
             self.log.write({"step": step, "valid.loss": value})
-            written = write_checkpoint(directory, f"step-{step:08d}", *payload)
+            written = write_checkpoint(directory, step_name(step), *payload)
             if improved:
                 copy_checkpoint(written, BEST)
             prune(directory, self.train_spec.checkpoint.keep_last)
@@ -364,7 +362,7 @@ class Trainer:
         Says on stderr where it resumed from. Leftovers of an interrupted checkpoint write are removed
         first; a damaged checkpoint is named and skipped for the one before it.
         """
-        directory = self.run_dir / CHECKPOINTS
+        directory = self.paths.checkpoints
         main = self.cluster.is_main
         if main:
             for leftover in remove_temporaries(directory):

@@ -15,6 +15,7 @@ from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.distributed import Cluster
 from wynerkit.evaluation import Origin, eval_context, evaluate_model, read_summary
 from wynerkit.figures import figure_1
+from wynerkit.run_dir import RunDir
 from wynerkit.trainer import Trainer, TrainingDiverged
 
 FIGURE_ROWS = 8
@@ -51,7 +52,7 @@ def train_run(
         summary.update(trainer.fit())
     except TrainingDiverged as exc:
         if cluster.is_main:
-            write_json_atomic(run_dir / "summary.json", {**summary, "status": "diverged", "error": str(exc)})
+            write_json_atomic(RunDir(run_dir).summary, {**summary, "status": "diverged", "error": str(exc)})
         raise
     if not cluster.is_main:
         return {**summary, "status": "finished"}
@@ -61,7 +62,7 @@ def train_run(
     summary["best"] = trainer.best
     summary["figures"] = sorted(str(p.relative_to(run_dir)) for p in draw_figures(trainer, run_dir).values())
     summary["status"] = "finished"
-    write_json_atomic(run_dir / "summary.json", summary)
+    write_json_atomic(RunDir(run_dir).summary, summary)
     if spec.evaluate:  # the spec's evaluators on the final EMA model (= the latest checkpoint's)
         context = eval_context(run_dir, trainer.ema.model, parts.data, parts.device, spec.seed)
         evaluate_model(run_dir, context, registry, spec.evaluate, Origin("latest", summary["steps"]))
@@ -76,5 +77,11 @@ def draw_figures(trainer: Trainer, run_dir: Path) -> dict[str, Path]:
     batch = fetch(test, evenly_spaced(test, FIGURE_ITEMS))
     generator = torch.Generator(parts.device).manual_seed(parts.spec.seed)
     return figure_1(
-        trainer.ema.model, batch["x"], batch["y"], run_dir / "figures", generator, rows=FIGURE_ROWS, cols=FIGURE_COLS
+        trainer.ema.model,
+        batch["x"],
+        batch["y"],
+        RunDir(run_dir).figures,
+        generator,
+        rows=FIGURE_ROWS,
+        cols=FIGURE_COLS,
     )

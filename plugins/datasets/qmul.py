@@ -5,15 +5,15 @@ Yu et al., "Sketch Me That Shoe" (CVPR 2016) released, per product set, four MAT
 white background. Sketch i was drawn from the product photo whose edge map is edge map i, so pairs
 are instance-level: x = sketch i, y = edge map i, and both labels are i (the row in the file).
 
-The files live in ``<root>/qmul/<set>/``. The data sources ``qmul-shoes`` and ``qmul-chairs`` carry
-the SHA-256 of the files as distributed with this project's reference data. No checksums are known
-for handbags and a ``DataFile`` must have one, so there is no ``qmul-handbags`` source: ``set:
-handbags`` reads ``<root>/qmul/handbags/`` unverified, with a warning, and ``describe()`` says so.
+Which sets exist is data, not code: the dataset reads a set ``<set>`` when a data source named
+``qmul-<set>`` is registered (by this plugin or any other) listing the set's four files with their
+checksums, and refuses any other set. This plugin registers ``qmul-shoes`` and ``qmul-chairs`` with
+the SHA-256 of the files as distributed with this project's reference data; no checksums are known
+here for handbags, so a plugin that has them adds ``qmul-handbags`` and ``set: handbags`` works.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -26,13 +26,12 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import Field, PositiveInt
 
 from wynerkit import BuildContext, ComponentParams, NoParams, Split, hookimpl
-from wynerkit.datafiles import DataFile, DataSource, require_files
+from wynerkit.datafiles import DataFile, DataSource, registered_sources, require_files
 from wynerkit.errors import UsageError
 from wynerkit.hookspecs import Register
 from wynerkit.splits import select_split
 from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs, carve_valid
 
-QmulSet = Literal["shoes", "chairs", "handbags"]
 FileSplit = Literal["train", "test"]
 MAT_KEY = "data"
 HOW_TO_GET = (
@@ -67,6 +66,16 @@ def qmul_source(set_name: str, checksums: dict[str, str]) -> DataSource:
 
 
 QMUL_SOURCES = {set_name: qmul_source(set_name, checksums) for set_name, checksums in SHA256.items()}
+SOURCE_PREFIX = "qmul-"
+
+
+def set_sources(context: BuildContext) -> dict[str, DataSource]:
+    """Set -> its verified data source: every registered data source named ``qmul-<set>``."""
+    return {
+        name.removeprefix(SOURCE_PREFIX): source
+        for name, source in registered_sources(context).items()
+        if name.startswith(SOURCE_PREFIX)
+    }
 
 
 def file_names(set_name: str, split: FileSplit) -> tuple[str, str]:
@@ -93,23 +102,22 @@ def read_mat_images(path: Path) -> np.ndarray:
     return np.ascontiguousarray(data)  # MATLAB stores column-major
 
 
-def load_qmul(
-    root: Path, set_name: QmulSet, split: FileSplit, *, source: DataSource | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def load_qmul(root: Path, set_name: str, split: FileSplit, *, source: DataSource) -> tuple[np.ndarray, np.ndarray]:
     """One set and split as uint8 sketches and edge maps, both ``[N, 256, 256]``; row i of each is pair i.
 
-    Files are verified against ``source`` (default: the set's registered source; tests pass one with
-    their fixtures' checksums). A set without a source (handbags) is read unverified, with a warning.
+    Files are verified against ``source``, which must list them (a UsageError naming the source if not).
     """
     if split not in ("train", "test"):
         raise ValueError(f"unknown QMUL split {split!r}; the files hold 'train' and 'test'")
-    source = source or QMUL_SOURCES.get(set_name)
     names = file_names(set_name, split)
-    if source is None:
-        sketch_path, edge_path = unverified_paths(Path(root) / "qmul" / set_name, names)
-    else:
-        found = require_files(source, Path(root), list(names))
-        sketch_path, edge_path = (found[name] for name in names)
+    unlisted = [name for name in names if name not in {file.name for file in source.files}]
+    if unlisted:
+        raise UsageError(
+            f"data source {source.name!r} lists no {', '.join(unlisted)}; a qmul-<set> source lists "
+            "<set>_{sketch,edge}_db_{train,test}.mat with their checksums"
+        )
+    found = require_files(source, Path(root), list(names))
+    sketch_path, edge_path = (found[name] for name in names)
     sketches, edges = read_mat_images(sketch_path), read_mat_images(edge_path)
     if sketches.shape != edges.shape:
         raise ValueError(
@@ -117,18 +125,6 @@ def load_qmul(
             f"{list(edges.shape)} in {edge_path}; sketch i must pair with edge map i"
         )
     return sketches, edges
-
-
-def unverified_paths(folder: Path, names: tuple[str, ...]) -> list[Path]:
-    """The files of a set with no known checksums: a UsageError when missing, a warning when present."""
-    paths = [folder / name for name in names]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise UsageError(
-            [f"qmul: missing: {p}" for p in missing] + [f"qmul: to get the files: {HOW_TO_GET.format(set=folder.name)}"]
-        )
-    warnings.warn(f"qmul: no checksums are known for {folder}; reading its files unverified", stacklevel=3)
-    return paths
 
 
 def to_model_range(images: np.ndarray, size: int, invert: bool) -> torch.Tensor:
@@ -145,7 +141,10 @@ class QmulParams(ComponentParams):
     """Which QMUL set, the image size and polarity, and the share of training pairs held out."""
 
     root: Path | None = Field(None, description="data root; default: $WYNERKIT_DATA, else the user cache dir")
-    set: QmulSet = Field(description="product set: shoes (304/115 pairs), chairs (200/97) or handbags (unverified)")
+    set: str = Field(
+        description="product set with a registered data source qmul-<set>: built in, shoes (304/115 pairs) and "
+        "chairs (200/97)"
+    )
     size: PositiveInt = Field(64, description="side of the square images after antialiased bilinear resizing")
     invert: bool = Field(True, description="map the white background to -1 so strokes and edges are positive")
     valid_fraction: float = Field(0.1, ge=0, lt=0.5, description="share of the training pairs held out as valid")
@@ -154,9 +153,8 @@ class QmulParams(ComponentParams):
 class Qmul:
     """QMUL sketch / edge-map pairs (implements ``wynerkit.DatasetProvider``); all splits held in memory."""
 
-    def __init__(self, params: QmulParams, root: Path, seed: int, *, source: DataSource | None = None) -> None:
-        self.params, self.seed = params, seed
-        self.verified = source is not None or params.set in QMUL_SOURCES
+    def __init__(self, params: QmulParams, root: Path, seed: int, *, source: DataSource) -> None:
+        self.params, self.seed, self.source = params, seed, source
         self.x_shape: tuple[int, ...] = (1, params.size, params.size)
         self.y_shape: tuple[int, ...] = (1, params.size, params.size)
         train = load_qmul(root, params.set, "train", source=source)
@@ -203,14 +201,21 @@ class Qmul:
             "seed": self.seed,
             "source": "real QMUL free-hand sketches (x) and product edge maps (y), Yu et al., CVPR 2016",
             "pairing": "instance-level: sketch i with edge map i; labels are the row index in the source file",
-            "checksums_verified": self.verified,
+            "data_source": self.source.name,
+            "checksums_verified": True,
             "stand_in": False,
         }
 
 
 def make_qmul(params: QmulParams, context: BuildContext) -> Qmul:
-    """QMUL fine-grained SBIR: real free-hand sketches paired with product edge maps (shoes, chairs, handbags)."""
-    return Qmul(params, params.root or context.data_root, context.seed)
+    """QMUL fine-grained SBIR: real free-hand sketches paired with product edge maps (any set with a data source)."""
+    sources = set_sources(context)
+    if params.set not in sources:
+        raise UsageError(
+            f"data.set: {params.set!r} has no verified data source; sets with one: {', '.join(sorted(sources))} "
+            f"(a plugin adds this one by registering a data source named '{SOURCE_PREFIX}{params.set}')"
+        )
+    return Qmul(params, params.root or context.data_root, context.seed, source=sources[params.set])
 
 
 def constant_source(source: DataSource) -> Callable[[NoParams, BuildContext], DataSource]:
@@ -224,7 +229,7 @@ def constant_source(source: DataSource) -> Callable[[NoParams, BuildContext], Da
 
 @hookimpl
 def wynerkit_register_data_sources(register: Register) -> None:
-    """Register ``qmul-shoes`` and ``qmul-chairs`` (handbags have no known checksums)."""
+    """Register ``qmul-shoes`` and ``qmul-chairs``: the sets the ``qmul`` dataset reads without other plugins."""
     for source in QMUL_SOURCES.values():
         register(source.name, constant_source(source), summary=source.description)
 

@@ -41,6 +41,7 @@ from wynerkit import ComponentParams, DatasetProvider
 from wynerkit.atomic import write_bytes_atomic, write_json_atomic
 from wynerkit.data_loading import fetch, in_order
 from wynerkit.data_root import cache_root, old_cache_roots
+from wynerkit.interfaces import BankedSplit
 
 Side = Literal["x", "y"]
 FORMAT = 1
@@ -101,12 +102,14 @@ class LabelledImages:
 
 
 def side_images(split: Any, side: Side) -> LabelledImages:
-    """The unique labelled images of ``side`` in ``split`` (deduped through the banks when it has them)."""
-    index, bank, bank_labels = (getattr(split, name, None) for name in (f"{side}_index", side, f"{side}_labels"))
-    if all(isinstance(t, Tensor) for t in (index, bank, bank_labels)):
+    """The unique labelled images of ``side`` in ``split`` (deduped through the banks of a ``BankedSplit``)."""
+    if isinstance(split, BankedSplit):
+        index, bank, bank_labels = (
+            (split.x_index, split.x, split.x_labels) if side == "x" else (split.y_index, split.y, split.y_labels)
+        )
         rows = torch.unique(index)
         labels = bank_labels[rows].long()
-        transform = getattr(split, "transform", lambda batch: batch)
+        transform = split.transform
         digest = _digest(bank[rows], labels)
         return _checked(
             LabelledImages(labels, tuple(bank.shape[1:]), digest, lambda p: transform(bank[rows[p]]).float())

@@ -43,6 +43,7 @@ from wynerkit import BuildContext, ComponentParams, EvalContext, hookimpl
 from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.figures import save_png
 from wynerkit.hookspecs import Register
+from wynerkit.plugins import PluginHost
 from wynerkit_plugins.evaluators.coherence import chosen_positions
 from wynerkit_plugins.evaluators.probe import dataset_name
 from wynerkit_plugins.evaluators.retrieval_figure import retrieval_figure
@@ -151,9 +152,9 @@ def make_retrieval(params: RetrievalParams, context: BuildContext) -> RetrievalE
 
 
 @hookimpl
-def wynerkit_register_commands(cli: typer.Typer) -> None:
+def wynerkit_register_commands(cli: typer.Typer, host: PluginHost) -> None:
     """Add ``wynerkit retrieve``."""
-    add_retrieve_command(cli)
+    add_retrieve_command(cli, host)
 
 
 @hookimpl

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from wynerkit import DatasetProvider, EvalContext
 from wynerkit.data_loading import fetch
+from wynerkit.interfaces import BankedSplit, GallerySplit, IndexedSplit
 
 Mode = Literal["category", "instance"]
 
@@ -27,8 +28,8 @@ def resolve_mode(mode: str, data: DatasetProvider) -> Mode:
 
 
 def item_keys(split: Any) -> tuple[Tensor, Tensor]:
-    """Which x and which y every item holds: bank rows for an indexed split, the item's own index otherwise."""
-    if hasattr(split, "x_index") and hasattr(split, "y_index"):
+    """Which x and which y every item holds: bank rows for an ``IndexedSplit``, the item's own index otherwise."""
+    if isinstance(split, IndexedSplit):
         return torch.as_tensor(split.x_index).long(), torch.as_tensor(split.y_index).long()
     every = torch.arange(len(split))
     return every, every
@@ -64,8 +65,8 @@ class Pairing:
         return cls(query_items, gallery_items, match, query_of_item, gallery_of_item)
 
     def require_one_class(self, split: Any, name: str) -> None:
-        """Category retrieval needs every pair of a query to name one class (checked where there are ``y_labels``)."""
-        if not hasattr(split, "y_labels") or not hasattr(split, "y_index"):
+        """Category retrieval needs every pair of a query to name one class (checked on a ``BankedSplit``)."""
+        if not isinstance(split, BankedSplit):
             return
         item_classes = torch.as_tensor(split.y_labels)[torch.as_tensor(split.y_index).long()]
         query_classes = item_classes[self.query_items]
@@ -125,7 +126,7 @@ class Gallery:
 
 def test_gallery(run: EvalContext, test: Any, pairing: Pairing, mode: Mode, batch_size: int) -> Gallery:
     """The gallery of a test split: its ``gallery()`` in category mode when it has one, else its distinct y items."""
-    if mode == "category" and hasattr(test, "gallery"):
+    if mode == "category" and isinstance(test, GallerySplit):
         items, labels = test.gallery()
         return Gallery(encode(run, items, "y", batch_size), torch.as_tensor(labels).long().cpu(), items.__getitem__)
     codes, labels = encode_items(run, test, pairing.gallery_items, "y", batch_size)

@@ -32,7 +32,8 @@ from wynerkit.data_loading import evenly_spaced, fetch
 from wynerkit.errors import UsageError
 from wynerkit.evaluation import eval_context
 from wynerkit.figures import save_png
-from wynerkit.plugins import get_host
+from wynerkit.interfaces import QueryReader
+from wynerkit.plugins import PluginHost
 from wynerkit.trained_run import Which, open_trained
 from wynerkit_plugins.evaluators.retrieval_figure import retrieval_figure
 from wynerkit_plugins.evaluators.retrieval_items import (
@@ -130,7 +131,7 @@ def read_query_file(path: Path, data: Any, shape: tuple[int, ...]) -> Tensor:
             f"nor a batch [N, *{list(shape)}]"
         )
     require_small_image(path)
-    if hasattr(data, "read_x"):
+    if isinstance(data, QueryReader):
         try:
             return data.read_x(path)
         except (ValueError, OSError) as exc:
@@ -188,8 +189,8 @@ def print_records(records: list[dict[str, Any]]) -> None:
             typer.echo(f"  {rank:>4}  {item:>7}  {label:>5}  {cosine:>8.4f}  {relevant}")
 
 
-def add_retrieve_command(cli: typer.Typer) -> None:
-    """Add ``wynerkit retrieve`` to the command line."""
+def add_retrieve_command(cli: typer.Typer, host: PluginHost) -> None:
+    """Add ``wynerkit retrieve`` to the command line; it opens runs with ``host``'s components."""
 
     @cli.command("retrieve")
     @reports_usage_errors
@@ -218,7 +219,7 @@ def add_retrieve_command(cli: typer.Typer) -> None:
             raise UsageError("retrieve: pass --query FILE (an x item) or --test N (test queries), or both")
         if figure is not None:
             require_output_file(figure, "--figure")
-        parts = open_trained(run_dir, get_host().registry, checkpoint)
+        parts = open_trained(run_dir, host.registry, checkpoint)
         context = eval_context(run_dir, parts.model, parts.data, parts.device, parts.spec.seed)
         test_split = parts.data.split("test")
         if len(test_split) == 0:

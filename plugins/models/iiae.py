@@ -20,9 +20,11 @@ samples only when training). ``encode_z`` always gives posterior means (retrieva
 means), and ``encode_u`` / ``encode_v`` give the exclusive means: IIAE's exclusive encoders read
 the data alone, so these ignore their ``z`` argument.
 
-The annealing weight r = 1 - exp(-t / anneal_steps) of the loss counts t, the generator updates
-taken so far, in the model's buffer ``anneal_step``: it is saved in every checkpoint (and copied
-into the EMA model), so a resumed run continues the schedule.
+The loss's weights (``beta``, ``lam``, ``recon_scale``, ``anneal_steps``) are the term's params in
+the spec: ``objective.terms: {IIAE: {weight: 1, beta: 0.5, ...}}``. The annealing weight
+r = 1 - exp(-t / anneal_steps) counts t, the generator updates taken so far, in the model's buffer
+``anneal_step``: it is saved in every checkpoint (and copied into the EMA model), so a resumed run
+continues the schedule.
 """
 
 from __future__ import annotations
@@ -31,17 +33,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from pydantic import Field, NonNegativeFloat, NonNegativeInt
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, model_validator
 from torch import Tensor, nn
 
 from wynerkit import BimodalModel, BuildContext, ComponentParams, Modality, ModalitySpec, Sample, StepContext, hookimpl
 from wynerkit.errors import UsageError
 from wynerkit.sample import Variable
 from wynerkit_plugins.models.variational_wyner import JointEncoder, LatentSizes, PriorDecoding, as_module
-from wynerkit_plugins.objectives.registration import register_terms
 
 if TYPE_CHECKING:
     from wynerkit.hookspecs import Register
@@ -50,14 +51,34 @@ LOGVAR_MAX = math.log(1.0e4)
 """Upper clamp of every encoder's log-variance (gr8joo/IIAE: 9.21035, a variance of at most 10000)."""
 
 
+LOSS_WEIGHTS = ("beta", "lam", "recon_scale", "anneal_steps")
+"""The params of term ``IIAE`` that ``model: {name: iiae}`` held before terms took params."""
+
+
 class IIAEParams(ComponentParams):
-    """Params of ``iiae``: latent sizes, the two modalities and the loss weights of IIAE."""
+    """Params of ``iiae``: latent sizes and the two modalities (the loss weights are term ``IIAE``'s)."""
 
     latent: LatentSizes = Field(
         LatentSizes(), description="sizes of the shared code (z) and of the exclusive codes of x (u) and y (v)"
     )
     x: ModalitySpec = Field(description="the modality of x, e.g. {name: vector, dim: 512}")
     y: ModalitySpec = Field(description="the modality of y, e.g. {name: vector, dim: 512}")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _weights_moved(cls, data: Any) -> Any:
+        moved = [key for key in LOSS_WEIGHTS if isinstance(data, dict) and key in data]
+        if moved:
+            raise ValueError(
+                f"{', '.join(moved)}: IIAE's loss weights are params of the term IIAE now; remove them here and "
+                "write objective.terms: {IIAE: {weight: 1, " + ", ".join(f"{k}: {data[k]}" for k in moved) + "}}"
+            )
+        return data
+
+
+class IIAELossParams(ComponentParams):
+    """Params of the term ``IIAE``: gr8joo/IIAE's loss weights and KL annealing."""
+
     beta: NonNegativeFloat = Field(
         0.5, allow_inf_nan=False, description="IIAE's BETA: weight of KL(q(s|x,y) || N(0,I)) (annealed)"
     )
@@ -171,17 +192,11 @@ class IIAE(PriorDecoding, nn.Module):
         x: Modality,
         y: Modality,
         latent: LatentSizes,
-        *,
-        beta: float = 0.5,
-        lam: float = 1.0,
-        recon_scale: float = 10.0,
-        anneal_steps: int = 2000,
     ) -> None:
         super().__init__()
         self.x_modality = x
         self.y_modality = y
         self.latent = {"z": latent.z, "u": latent.u, "v": latent.v}
-        self.beta, self.lam, self.recon_scale, self.anneal_steps = beta, lam, recon_scale, anneal_steps
         self.joint_shared = JointEncoder(x, y, 2 * latent.z, noise_dim=0)
         self.x_branch = IIAEBranch(x, latent.z, latent.u)
         self.y_branch = IIAEBranch(y, latent.z, latent.v)
@@ -201,10 +216,6 @@ class IIAE(PriorDecoding, nn.Module):
     def code(self, q: DiagonalGaussian, generator: torch.Generator | None = None) -> Tensor:
         """A reparameterised sample of q in training mode, its mean in eval mode."""
         return q.sample(generator) if self.training else q.mean
-
-    def anneal_weight(self) -> Tensor:
-        """The current r = 1 - exp(-anneal_step / anneal_steps) (a 0-d tensor: no device sync)."""
-        return anneal_weight(self.anneal_step, self.anneal_steps)
 
     def advance_anneal(self) -> None:
         """Count one generator update."""
@@ -255,15 +266,7 @@ class IIAE(PriorDecoding, nn.Module):
 def make_iiae(params: IIAEParams, context: BuildContext) -> IIAE:
     """The IIAE baseline (Hwang et al. 2020): Gaussian shared and exclusive encoders; train with term IIAE."""
     x, y = context.build(params.x), context.build(params.y)
-    return IIAE(
-        x,
-        y,
-        params.latent,
-        beta=params.beta,
-        lam=params.lam,
-        recon_scale=params.recon_scale,
-        anneal_steps=params.anneal_steps,
-    ).to(context.device)
+    return IIAE(x, y, params.latent).to(context.device)
 
 
 # --- the loss --------------------------------------------------------------------------------------
@@ -297,11 +300,15 @@ class IIAELoss:
     """IIAE's whole loss on the data batch (one forward pass of every encoder and both decoders).
 
     (beta + lam) * recon_scale * (MSE_x + MSE_y) + r (beta + lam) (KL_x + KL_y) + r beta KL_s
-    + lam (KL(q_s || r_x) + KL(q_s || r_y)), with the weights from the model's params and
-    r = 1 - exp(-t / anneal_steps) at t generator updates so far. Each generator-phase call in
-    training mode counts one update (after reading r, as gr8joo/IIAE's global step).
+    + lam (KL(q_s || r_x) + KL(q_s || r_y)), with the weights from the term's params and
+    r = 1 - exp(-t / anneal_steps) at t generator updates so far (the model's counter). Each
+    generator-phase call in training mode counts one update (after reading r, as gr8joo/IIAE's global step).
     """
 
+    beta: float = 0.5
+    lam: float = 1.0
+    recon_scale: float = 10.0
+    anneal_steps: int = 2000
     multiplier: None = None
     critic_heads: ClassVar[Mapping[str, tuple[Variable, ...]]] = MappingProxyType({})
 
@@ -316,27 +323,25 @@ class IIAELoss:
         exclusive_kl = kl_to_standard_normal(q.exclusive_x).mean() + kl_to_standard_normal(q.exclusive_y).mean()
         shared_kl = kl_to_standard_normal(q.shared).mean()
         interaction_kl = kl_divergence(q.shared, q.shared_x).mean() + kl_divergence(q.shared, q.shared_y).mean()
-        r = model.anneal_weight()
+        r = anneal_weight(model.anneal_step, self.anneal_steps)  # a 0-d tensor: no device sync
         if model.training and not step.critic_phase:
             model.advance_anneal()
-        both = model.beta + model.lam
+        both = self.beta + self.lam
         return (
-            both * model.recon_scale * reconstruction
+            both * self.recon_scale * reconstruction
             + r * both * exclusive_kl
-            + r * model.beta * shared_kl
-            + model.lam * interaction_kl
+            + r * self.beta * shared_kl
+            + self.lam * interaction_kl
         )
 
     def critic_loss(self, step: StepContext) -> None:
         return None
 
 
-TERMS = {
-    "IIAE": (
-        IIAELoss(),
-        "IIAE's loss (Hwang et al. 2020): squared reconstruction, annealed KLs, KL(q(s|x,y) || r(s|x), r(s|y)).",
-    )
-}
+def make_iiae_loss(params: IIAELossParams, context: BuildContext) -> IIAELoss:
+    """IIAE's loss (Hwang et al. 2020): squared reconstruction, annealed KLs, KL(q(s|x,y) || r(s|x), r(s|y))."""
+    del context
+    return IIAELoss(params.beta, params.lam, params.recon_scale, params.anneal_steps)
 
 
 @hookimpl
@@ -347,19 +352,21 @@ def wynerkit_register_models(register: Register) -> None:
 
 @hookimpl
 def wynerkit_register_objective_terms(register: Register) -> None:
-    """Register ``IIAE``, the loss of the ``iiae`` model."""
-    register_terms(register, TERMS)
+    """Register ``IIAE``, the loss of the ``iiae`` model, with its weights as params."""
+    register("IIAE", make_iiae_loss, params=IIAELossParams)
 
 
 __all__ = [
     "IIAE",
     "DiagonalGaussian",
     "IIAELoss",
+    "IIAELossParams",
     "IIAEParams",
     "anneal_weight",
     "kl_divergence",
     "kl_to_standard_normal",
     "make_iiae",
+    "make_iiae_loss",
     "wynerkit_register_models",
     "wynerkit_register_objective_terms",
 ]

@@ -1,4 +1,7 @@
-"""Registering parameterless objective terms: each name maps to one shared term object."""
+"""Registering the built-in terms that take no params: each name maps to one shared term object.
+
+A term with params (``IIAE``) registers its own factory and params model instead.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from wynerkit.hookspecs import Register
 
 
 def constant_factory(term: ObjectiveTerm) -> Callable[[NoParams, BuildContext], ObjectiveTerm]:
-    """A factory returning ``term``: terms take no parameters (their weights live in the objective)."""
+    """A factory returning ``term``, which takes no params (its weight lives in the objective)."""
 
     def make(params: NoParams, context: BuildContext) -> ObjectiveTerm:
         del params, context

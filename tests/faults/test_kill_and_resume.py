@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 
 from wynerkit.checkpoint import BEST, DIGESTS, Checkpoint, step_checkpoints
 from wynerkit.cli import build_app
-from wynerkit.trainer import CHECKPOINTS
 from wynerkit.training_run import train_run
 
+CHECKPOINTS = "checkpoints"  # the run-directory layout users rely on
 SETTINGS = ["train.max_steps=30", "train.checkpoint.every=10", "train.log_every=5"]
 KILL_POINT = Path(__file__).with_name("kill_point.py")
 CALLS = {"iteration": 30, "tensor-file": 18, "install": 4, "best-copy": 1, "metrics-line": 9}

@@ -40,6 +40,7 @@ from wynerkit_plugins.models.iiae import (
     LOGVAR_MAX,
     DiagonalGaussian,
     IIAELoss,
+    IIAELossParams,
     IIAEParams,
     anneal_weight,
     kl_divergence,
@@ -138,14 +139,14 @@ def test_anneal_weight_values(step: int, anneal_steps: int, expected: float) -> 
 
 
 def test_the_counter_advances_once_per_generator_step_in_training_mode_only(host: PluginHost) -> None:
-    model = build(host, anneal_steps=10)
+    model = build(host)
     x, y = data(8)
     batch = Sample(x=x, y=y)
-    term = IIAELoss()
+    term = IIAELoss(anneal_steps=10)
     step = TrainingStep(model, None, batch)
     for expected in range(3):
         assert int(model.anneal_step) == expected
-        assert float(model.anneal_weight()) == pytest.approx(1 - math.exp(-expected / 10))
+        assert float(anneal_weight(model.anneal_step, term.anneal_steps)) == pytest.approx(1 - math.exp(-expected / 10))
         step.begin_generator_phase()
         term.generator_loss(step)
     assert int(model.anneal_step) == 3
@@ -158,10 +159,11 @@ def test_the_counter_advances_once_per_generator_step_in_training_mode_only(host
 
 
 def test_the_loss_is_the_documented_combination(host: PluginHost) -> None:
-    model = build(host, beta=0.3, lam=2.0, recon_scale=7.0, anneal_steps=5).eval()  # eval: codes are the means
+    model = build(host).eval()  # eval: codes are the means
     model.anneal_step.fill_(4)
     x, y = data(8)
-    loss = IIAELoss().generator_loss(TrainingStep(model, None, Sample(x=x, y=y)))
+    term = IIAELoss(beta=0.3, lam=2.0, recon_scale=7.0, anneal_steps=5)
+    loss = term.generator_loss(TrainingStep(model, None, Sample(x=x, y=y)))
     q = model.posteriors(x, y)
     x_hat = model.decode(q.shared.mean, u=q.exclusive_x.mean).x
     y_hat = model.decode(q.shared.mean, v=q.exclusive_y.mean).y
@@ -198,10 +200,12 @@ def test_registers_with_params_defaults_from_the_notes(host: PluginHost) -> None
         .variant(component)
         .model_validate({"name": "iiae", "x": {"name": "vector", "dim": 4}, "y": {"name": "vector", "dim": 4}})
     )
-    assert (params.beta, params.lam, params.recon_scale, params.anneal_steps) == (0.5, 1.0, 10.0, 2000)
+    assert set(type(params).model_fields) == {"name", "latent", "x", "y"}, "the loss weights are the term's params"
     assert host.registry.get("objective_term", "IIAE").plugin == "iiae"
+    assert host.registry.get("objective_term", "IIAE").params is IIAELossParams
     term = check_component(host, "objective_term", "IIAE")
     assert isinstance(term, IIAELoss)
+    assert (term.beta, term.lam, term.recon_scale, term.anneal_steps) == (0.5, 1.0, 10.0, 2000)
     assert term.multiplier is None and dict(term.critic_heads) == {}, "no critic, not scaled by lambda_ci/lambda_rec"
 
 
@@ -328,7 +332,8 @@ def _metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def test_resume_continues_the_anneal_counter_like_an_uninterrupted_run(host: PluginHost, tmp_path: Path) -> None:
-    settings_ = ["model.anneal_steps=8", "train.max_steps=20", "train.log_every=2"]  # r matters within 20 steps
+    # r matters within 20 steps
+    settings_ = ["objective.terms.IIAE.anneal_steps=8", "train.max_steps=20", "train.log_every=2"]
     reference = load_spec(IIAE_TINY, host.registry, settings_)
     reference_dir = create_run_dir(tmp_path / "reference", reference.spec, reference.source, host)
     train_run(reference_dir, reference.spec, host.registry)
@@ -380,7 +385,9 @@ def test_each_overlay_turns_a_wyner_spec_into_its_baseline(
     assert spec.train.model_dump() == original.train.model_dump()
     assert spec.data.model_dump() == original.data.model_dump()
     if model == "iiae":
-        assert (spec.objective.terms, spec.objective.critic_terms, spec.estimator) == ({"IIAE": 1.0}, None, None)
+        weights = {"weight": 1.0, "beta": 0.5, "lam": 1.0, "recon_scale": 10.0, "anneal_steps": 2000}
+        assert spec.objective.model_dump()["terms"] == {"IIAE": weights}, "gr8joo/IIAE's weights, in the spec"
+        assert (spec.objective.critic_terms, spec.estimator) == (None, None)
         if base == TINY:  # cheap to build: it builds without an estimator
             assert assemble(spec, host.registry).estimator is None
     if name == "lambda-ci-0.yaml":
@@ -393,6 +400,31 @@ def test_iiae_quickstart_is_the_quickstart_with_the_iiae_overlay(host: PluginHos
     assert (mine.seed, mine.estimator, made.estimator) == (made.seed, None, None)
     for field in ("data", "model"):  # specs of two loads are instances of distinct classes: compare dumps
         assert getattr(mine, field).model_dump() == getattr(made, field).model_dump(), field
-    assert (mine.objective.terms, mine.objective.critic_terms) == (made.objective.terms, None)
+    assert (mine.objective.model_dump()["terms"], mine.objective.critic_terms) == (
+        made.objective.model_dump()["terms"],
+        None,
+    )
     ignored = {"critic_lr"}  # no critic: the quickstart's critic learning rate does not apply
     assert mine.train.model_dump(exclude=ignored) == made.train.model_dump(exclude=ignored)
+
+
+# --- the loss weights live in the spec -----------------------------------------------------------
+
+
+def test_the_spec_gives_the_iiae_term_its_weights(host: PluginHost) -> None:
+    terms = "objective.terms={IIAE: {weight: 2, beta: 0.3, lam: 2, recon_scale: 7, anneal_steps: 5}}"
+    parts = assemble(load_spec(IIAE_TINY, host.registry, [terms]).spec, host.registry)
+    (weighted,) = parts.objective.generator_terms
+    assert (weighted.name, weighted.weight) == ("IIAE", 2.0)
+    assert weighted.term == IIAELoss(beta=0.3, lam=2.0, recon_scale=7.0, anneal_steps=5)
+    bare = assemble(load_spec(IIAE_TINY, host.registry, ["objective.terms={IIAE: 1}"]).spec, host.registry)
+    assert bare.objective.generator_terms[0].term == IIAELoss(), "a bare weight takes gr8joo/IIAE's defaults"
+
+
+def test_loss_weights_on_the_model_are_refused_with_where_they_went(host: PluginHost) -> None:
+    result = CliRunner().invoke(
+        build_app(host), ["spec", "validate", str(IIAE_TINY), "--set", "model.beta=0.3", "--set", "model.lam=2"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "model: beta, lam: IIAE's loss weights are params of the term IIAE now" in result.stderr
+    assert "objective.terms: {IIAE: {weight: 1, beta: 0.3, lam: 2}}" in result.stderr

@@ -18,10 +18,13 @@ from wynerkit.cli import build_app
 from wynerkit.data_root import DATA_ENV
 from wynerkit.datafiles import DataSource, verify_source
 from wynerkit.errors import UsageError
+from wynerkit.hookspecs import hookimpl
+from wynerkit.plugins import PluginHost, PluginSource, discover
 from wynerkit.testing import check_component
-from wynerkit_plugins.datasets.qmul import QMUL_SOURCES, Qmul, QmulParams, load_qmul, qmul_source
+from wynerkit_plugins.datasets.qmul import QMUL_SOURCES, Qmul, QmulParams, constant_source, load_qmul, qmul_source
 
 N_TRAIN, N_TEST = 10, 4
+DATA_DOC = Path(__file__).parents[2] / "docs" / "data.md"
 
 
 def constant_images(values: np.ndarray, side: int = 256) -> np.ndarray:
@@ -167,19 +170,72 @@ def test_sketch_and_edge_counts_must_agree(tmp_path):
 def test_files_failing_their_checksums_are_refused(tmp_path):
     write_set(tmp_path, "shoes")
     with pytest.raises(UsageError) as info:
-        load_qmul(tmp_path, "shoes", "train")  # the registered checksums are of the real files
+        load_qmul(tmp_path, "shoes", "train", source=QMUL_SOURCES["shoes"])  # checksums of the real files
     assert any("shoes_sketch_db_train.mat: sha256 mismatch" in p for p in info.value.problems)
     assert "Sketch Me That Shoe" in info.value.problems[-1]
 
 
-def test_handbags_are_read_unverified_with_a_warning(builtin_host, tmp_path):
-    with pytest.raises(UsageError, match=r"missing: .*handbags_sketch_db_train\.mat") as info:
-        load_qmul(tmp_path, "handbags", "train")
-    assert "<root>/qmul/handbags/handbags_{sketch,edge}_db_{train,test}.mat" in info.value.problems[-1]
-    write_set(tmp_path, "handbags")
-    with pytest.warns(UserWarning, match="no checksums are known"):
-        data = check_component(builtin_host, "dataset", "qmul", {"set": "handbags", "root": str(tmp_path), "size": 8})
-    assert data.describe()["checksums_verified"] is False
+class RegistersSets:
+    """A third-party plugin that adds data sources for QMUL sets (e.g. the handbags it has checksums for)."""
+
+    def __init__(self, *sources: DataSource) -> None:
+        self.sources = sources
+
+    @hookimpl
+    def wynerkit_register_data_sources(self, register) -> None:
+        for source in self.sources:
+            register(source.name, constant_source(source))
+
+
+def host_with(*sources: DataSource) -> PluginHost:
+    host = PluginHost.load([*discover(builtin_only=True), PluginSource.from_object("bags", RegistersSets(*sources))])
+    assert not host.errors, [str(e) for e in host.errors]
+    return host
+
+
+def test_a_set_without_a_data_source_is_refused_in_one_line_naming_data_set(builtin_host, tmp_path):
+    write_set(tmp_path, "handbags")  # files present, but nothing to verify them against
+    with pytest.raises(UsageError) as info:
+        check_component(builtin_host, "dataset", "qmul", {"set": "handbags", "root": str(tmp_path), "size": 8})
+    assert info.value.problems == [
+        "data.set: 'handbags' has no verified data source; sets with one: chairs, shoes "
+        "(a plugin adds this one by registering a data source named 'qmul-handbags')"
+    ]
+    assert info.value.problems[0] in DATA_DOC.read_text().splitlines()  # docs/data.md quotes it exactly
+
+
+def test_a_plugin_that_registers_a_source_for_a_new_set_makes_the_dataset_read_it(tmp_path):
+    host = host_with(write_set(tmp_path, "handbags"))
+    data = check_component(host, "dataset", "qmul", {"set": "handbags", "root": str(tmp_path), "size": 8})
+    assert {name: len(data.split(name)) for name in ("train", "valid", "test")} == {"train": 9, "valid": 1, "test": 4}
+    assert data.describe()["data_source"] == "qmul-handbags" and data.describe()["set"] == "handbags"
+    assert data.split("test")[3]["x_label"] == 3
+
+
+def test_the_new_sets_files_are_verified_against_its_source(tmp_path):
+    host = host_with(write_set(tmp_path, "handbags"))
+    (tmp_path / "qmul" / "handbags" / "handbags_edge_db_test.mat").write_bytes(b"swapped")
+    with pytest.raises(UsageError) as info:
+        check_component(host, "dataset", "qmul", {"set": "handbags", "root": str(tmp_path), "size": 8})
+    assert "qmul-handbags: " in info.value.problems[0] and "handbags_edge_db_test.mat" in info.value.problems[0]
+
+
+def test_a_source_that_does_not_list_the_sets_files_is_named(tmp_path):
+    source = write_set(tmp_path, "handbags")
+    partial = DataSource(name=source.name, subdir=source.subdir, files=source.files[:1])
+    with pytest.raises(UsageError, match=r"data source 'qmul-handbags' lists no handbags_edge_db_train\.mat"):
+        check_component(host_with(partial), "dataset", "qmul", {"set": "handbags", "root": str(tmp_path)})
+
+
+def test_a_set_without_a_source_stops_a_run_with_one_usage_line(cli, tmp_path):
+    tiny = Path(__file__).parents[1] / "specs" / "tiny.yaml"
+    result = cli("run", tiny, "--out", tmp_path / "runs", "--set", f"data={{name: qmul, set: bags, root: {tmp_path}}}")
+    assert result.exit_code == 2, result.output
+    assert (
+        "data.set: 'bags' has no verified data source; sets with one: chairs, shoes "
+        "(a plugin adds this one by registering a data source named 'qmul-bags')"
+    ) in result.stderr.splitlines()
+    assert "Traceback" not in result.output
 
 
 def real_qmul_root() -> Path:
@@ -197,7 +253,7 @@ def test_real_files_verify_and_have_the_published_sizes(builtin_host, set_name, 
     result = CliRunner().invoke(build_app(builtin_host), ["data", "verify", f"qmul-{set_name}", "--root", str(root)])
     assert result.exit_code == 0, result.output
     for split, n in (("train", n_train), ("test", n_test)):
-        sketches, edges = load_qmul(root, set_name, split)
+        sketches, edges = load_qmul(root, set_name, split, source=QMUL_SOURCES[set_name])
         assert sketches.shape == edges.shape == (n, 256, 256)
 
 
