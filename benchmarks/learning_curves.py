@@ -400,7 +400,7 @@ class TimedTrainer(Trainer):
         if self._clock is not None and self.cluster.is_main:
             started, before = self._clock
             self.walls[self.position.step] = round(before + time.perf_counter() - started, 3)
-            write_json_atomic(self.run_dir / WALLS, {str(s): w for s, w in sorted(self.walls.items())})
+            write_json_atomic(self.paths.path / WALLS, {str(s): w for s, w in sorted(self.walls.items())})
 
 
 def read_walls(path: Path) -> dict[int, float]:

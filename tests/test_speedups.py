@@ -10,6 +10,7 @@ batch, where memory layout and compilation matter.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ def trained(
     spec = IMAGE_SPEC | {"train": IMAGE_SPEC["train"] | train}
     parts = assemble(build_run_spec_model(host.registry).model_validate(spec), host.registry)
     if not reuse:
-        parts.model.reusing_features = None  # the trainer then encodes every use of a batch afresh
+        parts.model.reusing_features = nullcontext  # a scope that reuses nothing: every use is encoded afresh
     trainer = Trainer(parts, tmp_path)
     split = parts.data.split("train")
     logged = []

@@ -90,7 +90,7 @@ def build_objective(spec: Any, context: BuildContext) -> Objective:
     names = list(spec.terms) + [n for n in spec.critic_terms or [] if n not in spec.terms]
     terms = {name: _build_term(name, spec.terms.get(name), context) for name in names}
     weighted = [
-        WeightedTerm(name, terms[name], term_weight(entry) * multipliers[getattr(terms[name], "multiplier", None)])
+        WeightedTerm(name, terms[name], term_weight(entry) * multipliers[terms[name].multiplier])
         for name, entry in spec.terms.items()
     ]
     if spec.critic_terms is None:

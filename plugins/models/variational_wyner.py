@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import torch
 from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import Tensor, nn
+from torch.nn.utils.parametrize import is_parametrized
 
 from wynerkit import BuildContext, ComponentParams, Modality, ModalitySpec, Sample, hookimpl
 
@@ -299,9 +300,7 @@ def initialise(network: nn.Module, init: Literal["torch", "xavier"]) -> nn.Modul
     """
     if init == "xavier":
         for module in network.modules():
-            if isinstance(module, nn.Linear | nn.Conv2d | nn.ConvTranspose2d) and not hasattr(
-                module, "parametrizations"
-            ):
+            if isinstance(module, nn.Linear | nn.Conv2d | nn.ConvTranspose2d) and not is_parametrized(module):
                 nn.init.xavier_uniform_(module.weight)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
