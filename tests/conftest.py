@@ -10,6 +10,11 @@ from typer.testing import CliRunner
 from wynerkit.cli import build_app
 from wynerkit.data_root import CACHE_ENV
 from wynerkit.plugins import BLOCK_ENV, PluginHost, discover, set_host
+from wynerkit.runs import create_run_dir
+from wynerkit.spec_loading import load_spec
+from wynerkit.training_run import train_run
+
+TINY_SPEC = Path(__file__).parent / "specs" / "tiny.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +30,15 @@ def cli(builtin_host: PluginHost):
     app = build_app(builtin_host)
     runner = CliRunner()
     return lambda *args: runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, builtin_host: PluginHost) -> Path:
+    """A 10-step run of ``tests/specs/tiny.yaml`` (a few seconds), shared by the tests of one module."""
+    loaded = load_spec(TINY_SPEC, builtin_host.registry, ["train.max_steps=10"])
+    made = create_run_dir(tmp_path_factory.mktemp("runs"), loaded.spec, loaded.source, builtin_host)
+    train_run(made, loaded.spec, builtin_host.registry)
+    return made
 
 
 @pytest.fixture(scope="session")

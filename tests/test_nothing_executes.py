@@ -10,12 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
-
-from wynerkit.cli import build_app
-from wynerkit.runs import create_run_dir
-from wynerkit.spec_loading import load_spec
-from wynerkit.training_run import train_run
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"
 
@@ -30,49 +24,37 @@ class Trap:
         return (Path.touch, (self.marker,))
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory, builtin_host) -> Path:
-    loaded = load_spec(TINY, builtin_host.registry, ["train.max_steps=10"])
-    made = create_run_dir(tmp_path_factory.mktemp("runs"), loaded.spec, loaded.source, builtin_host)
-    train_run(made, loaded.spec, builtin_host.registry)
-    return made
-
-
-def invoke(host, *args: object):
-    return CliRunner().invoke(build_app(host), [str(arg) for arg in args])
-
-
-def test_a_spec_with_a_python_tag_is_refused_and_not_run(tmp_path, builtin_host):
+def test_a_spec_with_a_python_tag_is_refused_and_not_run(tmp_path, cli):
     marker = tmp_path / "ran"
     spec = tmp_path / "trap.yaml"
     spec.write_text(TINY.read_text() + f'note: !!python/object/apply:pathlib.Path.touch ["{marker}"]\n')
-    result = invoke(builtin_host, "spec", "validate", spec)
+    result = cli("spec", "validate", spec)
     assert result.exit_code == 2 and str(spec) in result.stderr
     assert not marker.exists()
 
 
 @pytest.mark.parametrize("name", ["ema.safetensors", "model.safetensors"])
-def test_pickled_weights_in_a_checkpoint_are_refused_and_not_unpickled(run_dir, tmp_path, builtin_host, name):
+def test_pickled_weights_in_a_checkpoint_are_refused_and_not_unpickled(tiny_run, tmp_path, cli, name):
     """Resume reads every weight file; eval reads the EMA weights (the ones it evaluates)."""
     marker = tmp_path / "ran"
     run = tmp_path / "run"
-    shutil.copytree(run_dir, run)
+    shutil.copytree(tiny_run, run)
     for weights in run.glob(f"checkpoints/*/{name}"):
         torch.save({"weight": Trap(marker)}, weights)  # torch.load without weights_only would run it
-    results = [invoke(builtin_host, "run", "--resume", run)]
+    results = [cli("run", "--resume", run)]
     if name == "ema.safetensors":
-        results.append(invoke(builtin_host, "eval", run, "--evaluator", "reconstruction"))
+        results.append(cli("eval", run, "--evaluator", "reconstruction"))
     for result in results:
         assert result.exit_code == 2 and name in result.stderr, result.output
     assert not marker.exists()
 
 
-def test_a_pickled_npy_query_is_refused_and_not_unpickled(run_dir, tmp_path, builtin_host):
+def test_a_pickled_npy_query_is_refused_and_not_unpickled(tiny_run, tmp_path, cli):
     marker = tmp_path / "ran"
     query = tmp_path / "query.npy"
     np.save(query, np.array([Trap(marker)], dtype=object), allow_pickle=True)
     assert pickle.loads(pickle.dumps(Trap(tmp_path / "probe"))) is None  # the trap works when unpickled
     assert (tmp_path / "probe").exists()
-    result = invoke(builtin_host, "retrieve", run_dir, "--query", query, "--json")
+    result = cli("retrieve", tiny_run, "--query", query, "--json")
     assert result.exit_code == 2 and str(query) in result.stderr
     assert not marker.exists()

@@ -15,9 +15,6 @@ from typer.testing import CliRunner
 
 from wynerkit.cli import build_app
 from wynerkit.errors import UsageError
-from wynerkit.runs import create_run_dir
-from wynerkit.spec_loading import load_spec
-from wynerkit.training_run import train_run
 from wynerkit_plugins.evaluators.retrieve_command import MAX_QUERY_PIXELS, read_query_file
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"  # x items are 8 numbers; the test split has 128 pairs
@@ -25,12 +22,8 @@ TEST_ITEMS = 128
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory, builtin_host) -> Path:
-    """A 10-step tiny run (a few seconds), shared by the tests of this module."""
-    loaded = load_spec(TINY, builtin_host.registry, ["train.max_steps=10"])
-    made = create_run_dir(tmp_path_factory.mktemp("runs"), loaded.spec, loaded.source, builtin_host)
-    train_run(made, loaded.spec, builtin_host.registry)
-    return made
+def run_dir(tiny_run: Path) -> Path:
+    return tiny_run
 
 
 def invoke(host, *args: str):
