@@ -1,11 +1,14 @@
 """The issue-6 real-sketch benchmark: instance-level sketch -> edge-map retrieval on QMUL shoes and chairs.
 
 For each set, runs ``wynerkit sweep benchmarks/specs/qmul-<set>.yaml`` (real QMUL free-hand sketches and
-the edge maps of their product photos, 64x64, trained on the train split only) over
-``objective.lambda_ci`` in {0, 0.1} (0.1: the full model) with the ``degenerate-local`` and ``iiae``
-overlays of ``specs/overlays/`` as baselines at the same budget. Each cell evaluates retrieval on the
-test split: every test sketch (q(z|x)) ranks every test edge map (q(z|y)) by cosine similarity; acc@1 and
-acc@10 are the shares of sketches whose own edge map is first / among the first ten.
+the edge maps of their product photos, 64x64, trained on the train split only): the variational Wyner
+model (lambda_ci 0.1) with the ``degenerate-local`` and ``iiae`` overlays of ``specs/overlays/`` as
+baselines at the same budget, one cell per model and seed. Each cell evaluates retrieval on the test
+split: every test sketch (q(z|x)) ranks every test edge map (q(z|y)) by cosine similarity; acc@1 and
+acc@10 are the shares of sketches whose own edge map is first / among the first ten. The same sketches
+and edge maps are also ranked without a learned code (``nn_baselines.py``, on the 64x64 images the
+models see): raw pixels ("pixel-nn"), PCA of the training images ("pca-nn") and Gaussian-blurred pixels
+("blurred-pixel-nn", sigma 1 px at 64 px: the floor's sigma 4 at 256 px).
 
 The floor to beat is the raw-pixel nearest neighbour of ``../shared/data/README.md`` (cosine similarity of
 blurred, 4x-downsampled pixels). It is recorded as published there (``floor``) and, when the README's
@@ -14,13 +17,14 @@ script ``../shared/tools/pixel_nn_baseline.py`` is at hand, recomputed on the fi
 
 Writes ``benchmarks/results/qmul_retrieval.json`` (``{"budget", "floor", "floor_recomputed", "data",
 "specs", "evaluators", "rows": [{"dataset": "shoes", "model", "lambda_ci", "seed", "status",
-"retrieval.acc@1", "retrieval.acc@10", ...}]}``) and copies each sweep's plot and table to
+"retrieval.acc@1", "retrieval.acc@10", ...}], "summary": [mean and std per set and model]}``; the
+nearest-neighbour rows have seed None) and copies each sweep's plot and table to
 ``qmul_retrieval_<set>.png`` / ``.md``. Sweeps are resumable: rerun to continue.
 
-    WYNERKIT_DATA=../shared/data python benchmarks/qmul_retrieval.py [--sets shoes,chairs] [--seeds 0,1] \\
+    WYNERKIT_DATA=../shared/data python benchmarks/qmul_retrieval.py [--sets shoes,chairs] [--seeds 0,1,2] \\
         [--out DIR] [--steps N] [--results DIR]
 
-About 4 minutes of training per cell on 2 CPU cores (1,000 steps), 4 cells per set and seed.
+About 4 minutes of training per cell on one CPU thread (1,000 steps), 3 cells per set and seed.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from nn_baselines import baseline_rows
 from sweep_results import (
     ROOT,
     add_sweep_options,
@@ -40,13 +46,22 @@ from sweep_results import (
     load_spec,
     require_data_root,
     run_sweep,
+    summarise,
     write_results,
 )
+
+from wynerkit.components import BuildContext
+from wynerkit.plugins import get_host
+from wynerkit.spec_loading import load_spec as load_run_spec
 
 SETS = ("shoes", "chairs")
 SPECS = {name: ROOT / "benchmarks" / "specs" / f"qmul-{name}.yaml" for name in SETS}
 METRICS = ("retrieval.acc@1", "retrieval.acc@10")
 KEPT = (*METRICS, "retrieval.queries", "retrieval.gallery", "valid.loss", "seconds")
+PCA_COMPONENTS = 64
+"""As many PCA axes as the models' z has dimensions."""
+BLUR = 1.0
+"""Gaussian sigma in pixels at 64 px: the published floor's sigma 4 at 256 px, 4x downsampled."""
 FLOOR = {"shoes": {"acc@1": 0.157, "acc@10": 0.557}, "chairs": {"acc@1": 0.412, "acc@10": 0.804}}
 """The raw-pixel floor as ../shared/data/README.md gives it (test split, sketch -> edge map)."""
 FLOOR_TOOL = ROOT.parent / "shared" / "tools" / "pixel_nn_baseline.py"
@@ -72,6 +87,18 @@ def recompute_floor(tool: Path, data_root: Path, sets: list[str]) -> dict[str, d
     return found
 
 
+def nearest_neighbour_rows(name: str) -> list[dict[str, Any]]:
+    """Pixel, PCA and blurred-pixel rows of one set: the models' test sketches and edge maps, ranked without a code."""
+    host = get_host()
+    spec = load_run_spec(SPECS[name], host.registry).spec
+    data = BuildContext(registry=host.registry, seed=spec.seed).build(spec.data)
+    found = baseline_rows(data, "instance", [1, 10], components=PCA_COMPONENTS, blur=BLUR)
+    return [
+        {"dataset": name, "model": model, "lambda_ci": None, "seed": None, "status": "finished", **metrics}
+        for model, metrics in found.items()
+    ]
+
+
 def parse_sets(text: str) -> list[str]:
     sets = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in sets if s not in SETS]
@@ -91,13 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     codes, rows, specs = [], [], {}
     for name in args.sets:
         out = args.out / name
-        grid = ["objective.lambda_ci=0,0.1"]
-        codes.append(run_sweep(SPECS[name], out, grid=grid, seeds=args.seeds, metrics=METRICS, steps=args.steps))
+        codes.append(run_sweep(SPECS[name], out, grid=[], seeds=args.seeds, metrics=METRICS, steps=args.steps))
         specs[name] = load_spec(SPECS[name])
         rows += cell_rows(out, specs[name]["objective"]["lambda_ci"], KEPT, {"dataset": name})
+        rows += nearest_neighbour_rows(name)
     first = specs[args.sets[0]]
     result = {
-        "budget": budget(first, args.steps, target="about 4 minutes of training per cell on 2 CPU cores"),
+        "budget": budget(first, args.steps, target="about 4 minutes of training per cell on one CPU thread"),
         "floor": {name: FLOOR[name] for name in args.sets},
         "floor_recomputed": floor_recomputed,
         "floor_method": FLOOR_METHOD,
@@ -107,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "specs": {name: str(SPECS[name].relative_to(ROOT)) for name in args.sets},
         "evaluators": first["evaluate"],
         "rows": rows,
+        "summary": summarise(rows, (*METRICS, "seconds"), ("dataset", "model")),
     }
     sweeps = {f"_{name}": args.out / name for name in args.sets}
     path = write_results(args.results, "qmul_retrieval", result, sweeps, figure_cell=full_model_cell(args.seeds))
