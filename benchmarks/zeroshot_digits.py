@@ -21,7 +21,7 @@ resumable: rerun to continue where an earlier invocation stopped.
     WYNERKIT_DATA=../shared/data python benchmarks/zeroshot_digits.py [--seeds 0,1,2] [--out DIR] [--steps N] \\
         [--results DIR]
 
-About 7 minutes of training per cell on one CPU thread (900 steps), 3 cells per seed.
+About 6 minutes of training per cell on one CPU thread (450 steps), 3 cells per seed.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = load_spec(SPEC)
     rows = cell_rows(args.out, spec["objective"]["lambda_ci"], KEPT, {"dataset": DATASET}) + nearest_neighbour_rows()
     result = {
-        "budget": budget(spec, args.steps, target="about 7 minutes of training per cell on one CPU thread"),
+        "budget": budget(spec, args.steps, target="about 6 minutes of training per cell on one CPU thread"),
         "data": describe_data(spec["data"]),
         "stand_in": True,  # y is SynDigits, not SVHN (as describe()["stand_in"])
         "spec": str(SPEC.relative_to(ROOT)),
