@@ -62,7 +62,8 @@ def find(summary: Sequence[Mapping[str, Any]], **where: Any) -> Mapping[str, Any
 
 def addone_section(addone: Mapping[str, Any]) -> None:
     metrics = ["coherence.x2y", "coherence.y2x", "coherence.joint", "fd.x2y", "fd.y2x", "fd.joint"]
-    print("## Add-one\n\n" + table(addone["summary"], ["model", "lambda_ci"], metrics) + "\n")
+    ordered = sorted(addone["summary"], key=lambda e: (e["model"] != "variational-wyner", e["lambda_ci"] or 0.0))
+    print("## Add-one\n\n" + table(ordered, ["model", "lambda_ci"], metrics) + "\n")
     full = find(addone["summary"], model="variational-wyner", lambda_ci=1.0)
     for other in (
         {"model": "variational-wyner", "lambda_ci": 0.0},
@@ -72,7 +73,8 @@ def addone_section(addone: Mapping[str, Any]) -> None:
         against = find(addone["summary"], **other)
         for metric in metrics:
             better = not metric.startswith("fd")
-            print(f"- lambda_CI 1 against {other}, {metric}: {verdict(full, against, metric, higher_is_better=better)}")
+            label = " ".join(f"{value}" if key == "model" else f"lambda_CI {value}" for key, value in other.items())
+            print(f"- lambda_CI 1 against {label}, {metric}: {verdict(full, against, metric, higher_is_better=better)}")
 
 
 def zeroshot_section(zeroshot: Mapping[str, Any]) -> None:
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sections = {"addone_sweep": addone_section, "zeroshot_digits": zeroshot_section, "qmul_retrieval": qmul_section}
     for name, section in sections.items():
-        result = json.loads((args.results / f"{name}.json").read_text())
+        path = args.results / f"{name}.json"
+        result = json.loads(path.read_text()) if path.is_file() else {}
         if "summary" in result:
             section(result)
         else:

@@ -28,6 +28,7 @@ import torch
 import yaml
 
 from wynerkit.atomic import write_text_atomic
+from wynerkit.run_dir import RunDir
 from wynerkit.sweep import Cell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,6 +135,38 @@ def cell_rows(
         }
         rows.append(row | {key: float(cell[key]) for key in kept if cell.get(key)})
     return rows
+
+
+def collected_rows(
+    sweep_dirs: Sequence[Path], kept: Sequence[str], first: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Rows as ``cell_rows`` gives them, read from every ended cell under each ``<sweep dir>/cells/``.
+
+    For cells trained in several sweep directories (say, one seed per core), whether or not every cell of
+    the grid has run: each cell's model, lambda_ci and seed come from its ``spec.resolved.json``, its
+    numbers from its ``summary.json``. A cell name found in two directories counts once (the first).
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for sweep_dir in sweep_dirs:
+        for cell_dir in sorted((sweep_dir / "cells").iterdir()):
+            run = RunDir(cell_dir)
+            if cell_dir.name in rows or not run.summary.is_file():
+                continue
+            summary = json.loads(run.summary.read_text(encoding="utf-8"))
+            if summary.get("status") not in ("finished", "diverged"):
+                continue
+            spec = json.loads(run.resolved_spec.read_text(encoding="utf-8"))
+            model = spec["model"]["name"]
+            row: dict[str, Any] = {
+                **(first or {}),
+                "model": model,
+                "lambda_ci": None if model == "iiae" else float(spec["objective"]["lambda_ci"]),
+                "seed": int(spec["seed"]),
+                "status": summary["status"],
+            }
+            numbers = {key: float(summary[key]) for key in kept if isinstance(summary.get(key), int | float)}
+            rows[cell_dir.name] = row | numbers
+    return list(rows.values())
 
 
 def budget(spec: Mapping[str, Any], steps: int | None, **extra: Any) -> dict[str, Any]:
