@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import statistics
@@ -172,3 +173,26 @@ def test_the_gpu_script_refuses_in_one_line_without_cuda(tmp_path: Path) -> None
     assert done.stderr.strip() == (
         "gpu_paper.sh: no CUDA device is visible to torch; run this on a GPU machine (DRY_RUN=1 to check it)"
     )
+
+
+def _cell(sweep: Path, name: str, model: str, seed: int, status: str, **metrics: float) -> None:
+    cell = sweep / "cells" / name
+    cell.mkdir(parents=True)
+    spec = {"seed": seed, "model": {"name": model}, "objective": {"lambda_ci": 0.5}}
+    (cell / "spec.resolved.json").write_text(json.dumps(spec))
+    (cell / "summary.json").write_text(json.dumps({"status": status, **metrics}))
+
+
+def test_collected_rows_read_every_ended_cell_of_several_sweeps_once(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    _cell(first, "objective.lambda_ci=0.5__seed=0", "variational-wyner", 0, "finished", m=1.0)
+    _cell(first, "baseline=iiae__seed=0", "iiae", 0, "diverged")
+    _cell(first, "objective.lambda_ci=0.5__seed=1", "variational-wyner", 1, "running", m=9.0)
+    _cell(second, "objective.lambda_ci=0.5__seed=0", "variational-wyner", 0, "finished", m=5.0)  # a copy
+    _cell(second, "objective.lambda_ci=0.5__seed=2", "variational-wyner", 2, "finished", m=3.0, other=7.0)
+    rows = sweep_results.collected_rows([first, second], ["m"], {"dataset": "d"})
+    assert sorted(rows, key=lambda r: (r["model"], r["seed"])) == [
+        {"dataset": "d", "model": "iiae", "lambda_ci": None, "seed": 0, "status": "diverged"},
+        {"dataset": "d", "model": "variational-wyner", "lambda_ci": 0.5, "seed": 0, "status": "finished", "m": 1.0},
+        {"dataset": "d", "model": "variational-wyner", "lambda_ci": 0.5, "seed": 2, "status": "finished", "m": 3.0},
+    ]
