@@ -18,8 +18,9 @@ import torch
 from PIL import Image
 from pydantic import Field
 
-from wynerkit import BuildContext, ComponentParams, Pair, Split
+from wynerkit import BuildContext, ComponentParams, Split
 from wynerkit.datafiles import open_content, require_files
+from wynerkit_example.paired_split import PairedSplit
 from wynerkit_example.shapes_files import CLASSES, LABELS_FILE, SPLIT_FILES, TILE
 from wynerkit_example.shapes_source import current_source
 
@@ -42,26 +43,6 @@ def read_sheet(path: Path, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return tiles[..., :TILE].contiguous(), tiles[..., TILE:].contiguous()
 
 
-class ShapesSplit(torch.utils.data.Dataset):
-    """One split in memory; fetches one ``Pair`` or, with ``__getitems__``, a batch in one call."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor) -> None:
-        self.x, self.y, self.labels = x, y, labels
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-    def __getitem__(self, index: int) -> Pair:
-        label = int(self.labels[index])
-        return {"x": self.x[index], "y": self.y[index], "x_label": label, "y_label": label}
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        """One batched Pair: x ``[B, 1, 16, 16]``, y alike, int64 labels ``[B]``, in the order of ``indices``."""
-        rows = torch.as_tensor(indices, dtype=torch.long)
-        labels = self.labels[rows]
-        return {"x": self.x[rows], "y": self.y[rows], "x_label": labels, "y_label": labels.clone()}
-
-
 class ShapesPairs:
     """A ``wynerkit.DatasetProvider`` over the verified files of the ``shapes-pairs`` source."""
 
@@ -72,12 +53,12 @@ class ShapesPairs:
         self.source = current_source()
         paths = require_files(self.source, root)  # verified paths; else one line per bad file and how to get it
         labels = json.loads(paths[LABELS_FILE].read_bytes())
-        self._splits: dict[str, ShapesSplit] = {}
+        self._splits: dict[str, PairedSplit] = {}
         for split, name in SPLIT_FILES.items():
             split_labels = torch.tensor(labels[split], dtype=torch.long)
-            self._splits[split] = ShapesSplit(*read_sheet(paths[name], len(split_labels)), split_labels)
+            self._splits[split] = PairedSplit(*read_sheet(paths[name], len(split_labels)), split_labels)
 
-    def split(self, name: Split) -> ShapesSplit:
+    def split(self, name: Split) -> PairedSplit:
         """The items of one split; the splits hold different shapes."""
         if name not in self._splits:
             raise ValueError(f"unknown split {name!r}; expected one of: {', '.join(self._splits)}")
