@@ -5,8 +5,8 @@ named above it. Its shell commands are run as written, in order, in an offline i
 example (``example_install``), with two stand-ins: ``pip install`` is that install, and the
 backgrounded ``python -m http.server`` is the same stdlib handler served from this process on a
 free port (the data source's mirror is pointed at it). ``pytest tests`` is run by
-tests/test_example_plugin.py. About 40 s: seven subprocesses that each import torch, one of them
-a 3-step run, plus an offline pip build.
+tests/test_example_plugin.py. Cost: an offline pip build and eight subprocesses that each import
+torch, one of them a 3-step run, all sharing one install (expect under a minute on an idle machine).
 """
 
 from __future__ import annotations
