@@ -122,6 +122,7 @@ def result_of(walk: Walk, command: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+@pytest.mark.slow  # an offline install and CLI subprocesses; CI runs the slow tests too
 def test_plugins_list_shows_the_dataset_and_its_data_source(walk: Walk) -> None:
     lines = result_of(walk, "wynerkit plugins list").stdout.splitlines()
     rows = [re.split(r"[│|]", line) for line in lines]  # rich draws ASCII bars where the encoding is not UTF-8
@@ -129,6 +130,7 @@ def test_plugins_list_shows_the_dataset_and_its_data_source(walk: Walk) -> None:
     assert {("dataset", "shapes-pairs", "example"), ("data_source", "shapes-pairs", "example")} <= cells
 
 
+@pytest.mark.slow  # an offline install and CLI subprocesses; CI runs the slow tests too
 def test_the_published_files_download_and_verify_as_the_walkthrough_shows(walk: Walk) -> None:
     published = result_of(walk, "python -m wynerkit_example.publish_shapes mirror/shapes-pairs").stdout.split()
     assert published == [
@@ -144,6 +146,7 @@ def test_the_published_files_download_and_verify_as_the_walkthrough_shows(walk: 
     assert result_of(walk, "wynerkit data verify shapes-pairs --root data").stdout.strip() == expected
 
 
+@pytest.mark.slow  # an offline install and CLI subprocesses; CI runs the slow tests too
 def test_the_spec_is_valid_and_a_misspelt_field_reads_as_the_walkthrough_says(walk: Walk) -> None:
     assert result_of(walk, "wynerkit spec validate shapes-spec.yaml").stdout.strip() == "shapes-spec.yaml: valid"
     validate = ["-m", "wynerkit", "spec", "validate", "shapes-spec.yaml", "--set", "data.roots=data"]
@@ -153,6 +156,7 @@ def test_the_spec_is_valid_and_a_misspelt_field_reads_as_the_walkthrough_says(wa
     assert MISSPELT in walkthrough()
 
 
+@pytest.mark.slow  # an offline install and CLI subprocesses; CI runs the slow tests too
 def test_three_steps_run_and_leave_metrics_checkpoints_and_a_summary(walk: Walk) -> None:
     ran = result_of(walk, "wynerkit run shapes-spec.yaml --out runs --set data.root=data --set train.max_steps=3")
     run_dir = walk.folder / ran.stdout.strip().splitlines()[-1]
