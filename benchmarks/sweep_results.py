@@ -144,13 +144,14 @@ def collected_rows(
 
     For cells trained in several sweep directories (say, one seed per core), whether or not every cell of
     the grid has run: each cell's model, lambda_ci and seed come from its ``spec.resolved.json``, its
-    numbers from its ``summary.json``. A cell name found in two directories counts once (the first).
+    numbers from its ``summary.json``. A (model, lambda_ci, seed) found twice, say a cell copied into a
+    second directory under another name, counts once (the first).
     """
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for sweep_dir in sweep_dirs:
         for cell_dir in sorted((sweep_dir / "cells").iterdir()):
             run = RunDir(cell_dir)
-            if cell_dir.name in rows or not run.summary.is_file():
+            if not run.summary.is_file():
                 continue
             summary = json.loads(run.summary.read_text(encoding="utf-8"))
             if summary.get("status") not in ("finished", "diverged"):
@@ -165,7 +166,7 @@ def collected_rows(
                 "status": summary["status"],
             }
             numbers = {key: float(summary[key]) for key in kept if isinstance(summary.get(key), int | float)}
-            rows[cell_dir.name] = row | numbers
+            rows.setdefault((row["model"], row["lambda_ci"], row["seed"]), row | numbers)
     return list(rows.values())
 
 
