@@ -24,14 +24,18 @@ vectors differ: instead of q(z|x) and q(z|y), a picture's own pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from wynerkit.components import BuildContext
 from wynerkit.data_loading import fetch
 from wynerkit.interfaces import GallerySplit
+from wynerkit.plugins import get_host
+from wynerkit.spec_loading import load_spec
 from wynerkit_plugins.evaluators.retrieval_items import Mode, Pairing
 from wynerkit_plugins.evaluators.retrieval_metrics import accuracies, match_ranks, ranking_scores
 
@@ -131,8 +135,8 @@ def baseline_rows(
     size = items.queries.shape[-1]
     train = data.split("train")
     every = torch.arange(len(train))
-    fitted = torch.cat([pixel_vectors(_images(train, every, side)[0], size) for side in ("x", "y")])
-    mean, axes = principal_axes(fitted, components)
+    train_images = [_images(train, every, side)[0] for side in ("x", "y")]  # read once, used unblurred and blurred
+    mean, axes = principal_axes(torch.cat([pixel_vectors(images, size) for images in train_images]), components)
     query_pixels, gallery_pixels = pixel_vectors(items.queries, size), pixel_vectors(items.gallery, size)
     rows = {
         "pixel-nn": scores(items, query_pixels, gallery_pixels, mode, ks),
@@ -143,7 +147,7 @@ def baseline_rows(
             pixel_vectors(images, size, blur) for images in (items.queries, items.gallery)
         )
         rows["blurred-pixel-nn"] = scores(items, query_blurred, gallery_blurred, mode, ks)
-        train_x, train_y = (pixel_vectors(_images(train, every, side)[0], size, blur) for side in ("x", "y"))
+        train_x, train_y = (pixel_vectors(images, size, blur) for images in train_images)
         mean, axes = principal_axes(torch.cat([train_x, train_y]), components)
         mx, my, ax, ay, correlations = canonical_projections(
             (train_x - mean) @ axes, (train_y - mean) @ axes, CCA_RIDGE
@@ -153,3 +157,17 @@ def baseline_rows(
         rows["blurred-pixel-cca"] = scores(items, query_codes, gallery_codes, mode, ks)
     counts = {"retrieval.queries": float(len(items.queries)), "retrieval.gallery": float(len(items.gallery))}
     return {model: metrics | counts for model, metrics in rows.items()}
+
+
+def spec_rows(
+    spec_path: Path, dataset: str, mode: Mode, ks: list[int], *, components: int, blur: float = 0.0
+) -> list[dict[str, Any]]:
+    """``baseline_rows`` on the data of a benchmark spec, as result rows (no seed, no lambda_ci)."""
+    host = get_host()
+    spec = load_spec(spec_path, host.registry).spec
+    data = BuildContext(registry=host.registry, seed=spec.seed).build(spec.data)
+    found = baseline_rows(data, mode, ks, components=components, blur=blur)
+    return [
+        {"dataset": dataset, "model": model, "lambda_ci": None, "seed": None, "status": "finished", **metrics}
+        for model, metrics in found.items()
+    ]

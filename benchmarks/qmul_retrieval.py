@@ -36,9 +36,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-from nn_baselines import baseline_rows
+from nn_baselines import spec_rows
 from sweep_results import (
     ROOT,
     add_sweep_options,
@@ -51,10 +50,6 @@ from sweep_results import (
     summarise,
     write_results,
 )
-
-from wynerkit.components import BuildContext
-from wynerkit.plugins import get_host
-from wynerkit.spec_loading import load_spec as load_run_spec
 
 SETS = ("shoes", "chairs")
 SPECS = {name: ROOT / "benchmarks" / "specs" / f"qmul-{name}.yaml" for name in SETS}
@@ -91,18 +86,6 @@ def recompute_floor(tool: Path, data_root: Path, sets: list[str]) -> dict[str, d
     return found
 
 
-def nearest_neighbour_rows(name: str) -> list[dict[str, Any]]:
-    """Pixel, PCA and blurred-pixel rows of one set: the models' test sketches and edge maps, ranked without a code."""
-    host = get_host()
-    spec = load_run_spec(SPECS[name], host.registry).spec
-    data = BuildContext(registry=host.registry, seed=spec.seed).build(spec.data)
-    found = baseline_rows(data, "instance", [1, 10], components=PCA_COMPONENTS, blur=BLUR)
-    return [
-        {"dataset": name, "model": model, "lambda_ci": None, "seed": None, "status": "finished", **metrics}
-        for model, metrics in found.items()
-    ]
-
-
 def parse_sets(text: str) -> list[str]:
     sets = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in sets if s not in SETS]
@@ -125,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         codes.append(run_sweep(SPECS[name], out, grid=[], seeds=args.seeds, metrics=METRICS, steps=args.steps))
         specs[name] = load_spec(SPECS[name])
         rows += cell_rows(out, specs[name]["objective"]["lambda_ci"], KEPT, {"dataset": name})
-        rows += nearest_neighbour_rows(name)
+        rows += spec_rows(SPECS[name], name, "instance", [1, 10], components=PCA_COMPONENTS, blur=BLUR)
     first = specs[args.sets[0]]
     result = {
         "budget": budget(first, args.steps, wall_time=WALL_TIME),

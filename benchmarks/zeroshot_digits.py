@@ -31,7 +31,7 @@ import argparse
 import sys
 from typing import Any
 
-from nn_baselines import baseline_rows
+from nn_baselines import spec_rows
 from sweep_results import (
     ROOT,
     add_sweep_options,
@@ -44,10 +44,6 @@ from sweep_results import (
     summarise,
     write_results,
 )
-
-from wynerkit.components import BuildContext
-from wynerkit.plugins import get_host
-from wynerkit.spec_loading import load_spec as load_run_spec
 
 SPEC = ROOT / "benchmarks" / "specs" / "zeroshot-digits.yaml"
 DATASET = "mnist-syndigits-zeroshot"
@@ -68,18 +64,6 @@ def describe_data(data: dict[str, Any]) -> str:
     )
 
 
-def nearest_neighbour_rows() -> list[dict[str, Any]]:
-    """The pixel-nn and pca-nn rows: the same test queries and gallery as the models', ranked without a code."""
-    host = get_host()
-    spec = load_run_spec(SPEC, host.registry).spec
-    data = BuildContext(registry=host.registry, seed=spec.seed).build(spec.data)
-    found = baseline_rows(data, "category", [100], components=PCA_COMPONENTS)
-    return [
-        {"dataset": DATASET, "model": model, "lambda_ci": None, "seed": None, "status": "finished", **metrics}
-        for model, metrics in found.items()
-    ]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_sweep_options(parser, out=ROOT / "sweeps" / "zeroshot-digits-benchmark")
@@ -87,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     require_data_root("mnist/")
     code = run_sweep(SPEC, args.out, grid=[], seeds=args.seeds, metrics=METRICS, steps=args.steps)
     spec = load_spec(SPEC)
-    rows = cell_rows(args.out, spec["objective"]["lambda_ci"], KEPT, {"dataset": DATASET}) + nearest_neighbour_rows()
+    rows = cell_rows(args.out, spec["objective"]["lambda_ci"], KEPT, {"dataset": DATASET})
+    rows += spec_rows(SPEC, DATASET, "category", [100], components=PCA_COMPONENTS)
     result = {
         "budget": budget(spec, args.steps, wall_time=WALL_TIME),
         "data": describe_data(spec["data"]),
