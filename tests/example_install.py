@@ -7,7 +7,7 @@ in-process registration) without touching the environment that runs them.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -50,8 +50,13 @@ def install_example(base: Path) -> tuple[Path, Path]:
     pip builds from a copy so that the in-tree build (``build/``, ``*.egg-info``) never lands in
     the repository and concurrent test runs cannot trip over each other's build files.
     """
+    # Asked of the installed metadata, not of the import system: find_spec("pip") trips setuptools'
+    # distutils hook, which then refuses to load setuptools later in this process (torch.compile does).
     for needed in ("pip", "setuptools"):
-        assert importlib.util.find_spec(needed), f"{needed} is missing: install the dev extra (pip install -e '.[dev]')"
+        try:
+            importlib.metadata.version(needed)
+        except importlib.metadata.PackageNotFoundError:
+            raise AssertionError(f"{needed} is missing: install the dev extra (pip install -e '.[dev]')") from None
     source = base / "src"
     shutil.copytree(
         EXAMPLE, source, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", ".pytest_cache")
