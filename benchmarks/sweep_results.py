@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from wynerkit.atomic import write_text_atomic
-from wynerkit.sweep import Cell
+from wynerkit.sweeps.grid import Cell
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERLAYS = ROOT / "specs" / "overlays"

@@ -44,9 +44,9 @@ import pytest
 import torch
 from torch import Tensor
 
-from wynerkit.assembly import assemble
-from wynerkit.spec_loading import load_spec
-from wynerkit.trainer import Trainer
+from wynerkit.spec.loading import load_spec
+from wynerkit.training.assembly import assemble
+from wynerkit.training.trainer import Trainer
 
 SPEC = Path(__file__).parent / "specs" / "gaussian-rung.yaml"
 JOINT_DRAWS = 20_000

@@ -20,19 +20,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
 
-import wynerkit.speedups as speedups
-from wynerkit.assembly import assemble
-from wynerkit.data_loading import as_sample, epoch_batches, fetch
+import wynerkit.training.speedups as speedups
+from wynerkit.data.loading import as_sample, epoch_batches, fetch
 from wynerkit.plugins import PluginHost
-from wynerkit.spec import TrainSpec, build_run_spec_model
-from wynerkit.speedups import (
+from wynerkit.spec.models import TrainSpec, build_run_spec_model
+from wynerkit.training.assembly import assemble
+from wynerkit.training.speedups import (
     batch_to_channels_last,
     compile_sequentials,
     cpu_flags,
     has_native_bf16,
     resolve_execution,
 )
-from wynerkit.trainer import Trainer
+from wynerkit.training.trainer import Trainer
 
 ITERATIONS = 3
 IMAGE_SPEC: dict[str, Any] = {

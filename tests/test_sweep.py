@@ -21,22 +21,16 @@ from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
-from wynerkit.checkpoint import step_checkpoints
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.errors import UsageError
-from wynerkit.sweep import (
-    CELLS,
-    MANIFEST,
-    Axis,
-    Baseline,
-    Manifest,
-    expand_grid,
-    parse_axis,
-    plan_sweep,
-    read_baseline,
-    value_text,
-)
-from wynerkit.sweep_report import load_results, markdown_text, summary_metrics, write_reports
+from wynerkit.rundir.checkpoint import step_checkpoints
+from wynerkit.sweeps.baselines import Baseline, read_baseline
+from wynerkit.sweeps.grid import Axis, expand_grid, parse_axis
+from wynerkit.sweeps.layout import CELLS, MANIFEST
+from wynerkit.sweeps.manifest import Manifest
+from wynerkit.sweeps.plan import plan_sweep
+from wynerkit.sweeps.report import load_results, markdown_text, summary_metrics, write_reports
+from wynerkit.sweeps.values import value_text
 
 ROOT = Path(__file__).parent.parent
 TINY = ROOT / "tests" / "specs" / "tiny.yaml"

@@ -33,9 +33,9 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator
 
 from wynerkit import BuildContext, ComponentParams, Split, hookimpl
+from wynerkit.data.splits import SPLITS, select_split
 from wynerkit.data_root import cache_root, old_cache_roots
 from wynerkit.hookspecs import Register
-from wynerkit.splits import SPLITS, select_split
 from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs
 from wynerkit_plugins.datasets.mnist import load_mnist
 from wynerkit_plugins.datasets.mnist_subset import Labelled, load_mnist_subset, split_mnist_subset

@@ -18,9 +18,9 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from wynerkit import BuildContext, ComponentParams, Pair, Split, hookimpl
-from wynerkit.gaussian_info import gaussian_mutual_information
+from wynerkit.data.gaussian_info import gaussian_mutual_information
+from wynerkit.data.splits import SPLITS, check_split
 from wynerkit.hookspecs import Register
-from wynerkit.splits import SPLITS, check_split
 
 NAME = "gaussian-pairs"
 _SPLIT_KEY = {name: i for i, name in enumerate(SPLITS)}

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from wynerkit import Pair
-from wynerkit.batching import stack_pairs
+from wynerkit.data.batching import stack_pairs
 
 VALID_STREAM = 0
 """Spawn key of the random stream that chooses what a dataset holds out as its valid split."""
@@ -47,7 +47,7 @@ class IndexedPairs(torch.utils.data.Dataset[Pair]):
         return len(self.x_index)
 
     def __getitems__(self, indices: list[int]) -> dict[str, Any]:
-        """A batched Pair (what torch's DataLoader asks for when it exists; see ``wynerkit.batching``)."""
+        """A batched Pair (what torch's DataLoader asks for when it exists; see ``wynerkit.data.batching``)."""
         which = torch.as_tensor(indices, dtype=torch.long)
         i, j = self.x_index[which], self.y_index[which]
         return stack_pairs(self.transform(self.x[i]), self.transform(self.y[j]), self.x_labels[i], self.y_labels[j])

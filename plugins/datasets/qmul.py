@@ -26,10 +26,10 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import Field, PositiveInt
 
 from wynerkit import BuildContext, ComponentParams, NoParams, Split, hookimpl
+from wynerkit.data.splits import select_split
 from wynerkit.datafiles import DataFile, DataSource, registered_sources, require_files
 from wynerkit.errors import UsageError
 from wynerkit.hookspecs import Register
-from wynerkit.splits import select_split
 from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs, carve_valid
 
 FileSplit = Literal["train", "test"]

@@ -20,9 +20,9 @@ import typer
 from pydantic import Field
 
 from wynerkit import BuildContext, ComponentParams, NoParams, Split, hookimpl
+from wynerkit.data.splits import select_split
 from wynerkit.datafiles import DataSource
 from wynerkit.hookspecs import Register
-from wynerkit.splits import select_split
 from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs, carve_valid
 from wynerkit_plugins.datasets.sketchy_extract import add_extract_command
 from wynerkit_plugins.datasets.sketchy_layout import (
@@ -178,7 +178,7 @@ class SketchyFeatures:
     labels are the class's index in ``classes_125.txt``. The valid split holds whole training classes
     out (chosen by the run seed), so validation, like the test, measures classes the model never saw.
     For class-cycling batches train with ``DataLoader(split, batch_sampler=split.batch_sampler(B),
-    collate_fn=wynerkit.batching.collate_pairs)`` and call ``set_epoch`` on the split and the sampler.
+    collate_fn=wynerkit.data.batching.collate_pairs)`` and call ``set_epoch`` on the split and the sampler.
     """
 
     def __init__(

@@ -23,8 +23,8 @@ import numpy as np
 import typer
 
 from wynerkit.atomic import write_json_atomic
-from wynerkit.cli_data import RootOption
-from wynerkit.cli_errors import reports_usage_errors
+from wynerkit.cli.data import RootOption
+from wynerkit.cli.errors import reports_usage_errors
 from wynerkit.data_root import resolve_data_root
 from wynerkit.datafiles import DataSource, content_digest
 from wynerkit.errors import UsageError

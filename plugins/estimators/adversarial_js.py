@@ -4,7 +4,7 @@ A critic head T trained to tell samples of p (label 1) from samples of q (label 
 logistic loss is optimal at T = log p/q (the variational form of the Jensen-Shannon divergence).
 Its logits then estimate the symmetric KL as E_p[T] - E_q[T] and, for p(x,y,z) against
 p(x,y)p(z), the mutual information I(X,Y;Z) as E_p[T] (method notes, "Critic design"); the
-objective terms compute those from ``log_ratio`` with ``wynerkit.estimates``.
+objective terms compute those from ``log_ratio`` with ``wynerkit.training.estimates``.
 
 The network (shared (x, y) features, per-head latent embeddings, instance noise) is
 ``critic_network.CriticNetwork``, shared with ``nwj``; this module adds the loss.

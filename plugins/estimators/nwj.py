@@ -7,7 +7,7 @@ Writing f = 1 + T, the critic minimises
 
 whose pointwise minimiser is T = log p/q exactly (the derivative -p + q e^T vanishes there), and
 whose minimum is -KL(p||q). So ``log_ratio`` estimates log p/q, and the divergences follow from
-it with ``wynerkit.estimates`` as for ``adversarial-js``. The two share the network
+it with ``wynerkit.training.estimates`` as for ``adversarial-js``. The two share the network
 (``critic_network.CriticNetwork``) and differ only in this loss (and the bound below that keeps
 it finite): unlike the logistic loss, which saturates on confidently classified items, NWJ weighs
 q's items by e^T, so it keeps learning where the ratio is large, at the price of a

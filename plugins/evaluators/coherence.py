@@ -20,8 +20,8 @@ from pydantic import Field, PositiveInt
 from torch import Tensor
 
 from wynerkit import BimodalModel, BuildContext, EvalContext, hookimpl
-from wynerkit.data_loading import fetch
-from wynerkit.figures import drawing
+from wynerkit.data.loading import fetch
+from wynerkit.figures.panels import drawing
 from wynerkit.hookspecs import Register
 from wynerkit_plugins.evaluators.digit_classifier import (
     ClassifierParams,

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from wynerkit import ComponentParams, DatasetProvider
 from wynerkit.atomic import write_bytes_atomic, write_json_atomic
-from wynerkit.data_loading import fetch, in_order
+from wynerkit.data.loading import fetch, in_order
 from wynerkit.data_root import cache_root, old_cache_roots
 from wynerkit.interfaces import BankedSplit
 

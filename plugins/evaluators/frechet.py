@@ -27,8 +27,8 @@ from pydantic import Field, PositiveInt
 from torch import Tensor
 
 from wynerkit import BuildContext, EvalContext, hookimpl
-from wynerkit.data_loading import fetch, in_order
-from wynerkit.figures import drawing
+from wynerkit.data.loading import fetch, in_order
+from wynerkit.figures.panels import drawing
 from wynerkit.hookspecs import Register
 from wynerkit_plugins.evaluators.digit_classifier import (
     ClassifierParams,

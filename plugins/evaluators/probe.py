@@ -31,7 +31,7 @@ from pydantic import Field, NonNegativeFloat, PositiveInt
 from torch import Tensor
 
 from wynerkit import BuildContext, ComponentParams, DatasetProvider, EvalContext, hookimpl
-from wynerkit.data_loading import fetch
+from wynerkit.data.loading import fetch
 from wynerkit.hookspecs import Register
 
 Code = Literal["xy", "x", "y"]

@@ -32,11 +32,11 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import Tensor
 
 from wynerkit import BuildContext, ComponentParams, EvalContext, hookimpl
-from wynerkit.data_loading import as_sample, evenly_spaced, fetch, in_order
-from wynerkit.figure_grid import join
-from wynerkit.figures import PANEL_GAP, save_png
+from wynerkit.data.loading import as_sample, evenly_spaced, fetch, in_order
+from wynerkit.figures.grid import join
+from wynerkit.figures.panels import PANEL_GAP, save_png
 from wynerkit.hookspecs import Register
-from wynerkit.step import TrainingStep
+from wynerkit.training.step import TrainingStep
 from wynerkit_plugins.objectives.reconstruction import TERMS, DataReconstruction
 
 FIGURE = "reconstruction.png"

@@ -40,8 +40,8 @@ import typer
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from wynerkit import BuildContext, ComponentParams, EvalContext, hookimpl
-from wynerkit.data_loading import evenly_spaced, fetch
-from wynerkit.figures import save_png
+from wynerkit.data.loading import evenly_spaced, fetch
+from wynerkit.figures.panels import save_png
 from wynerkit.hookspecs import Register
 from wynerkit.plugins import PluginHost
 from wynerkit_plugins.evaluators.coherence import chosen_positions

@@ -15,8 +15,8 @@ import numpy as np
 from torch import Tensor
 
 from wynerkit import Modality
-from wynerkit.figure_grid import check_picture, tile
-from wynerkit.figures import item_pictures
+from wynerkit.figures.grid import check_picture, tile
+from wynerkit.figures.panels import item_pictures
 
 FRAME = 2
 """Pixel width of the coloured frame around every picture."""

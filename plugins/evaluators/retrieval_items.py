@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from wynerkit import DatasetProvider, EvalContext
-from wynerkit.data_loading import fetch
+from wynerkit.data.loading import fetch
 from wynerkit.interfaces import BankedSplit, GallerySplit, IndexedSplit
 
 Mode = Literal["category", "instance"]

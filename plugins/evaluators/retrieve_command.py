@@ -26,15 +26,15 @@ import typer
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from wynerkit.cli_errors import reports_usage_errors
-from wynerkit.cli_paths import require_output_file
-from wynerkit.data_loading import evenly_spaced, fetch
+from wynerkit.cli.errors import reports_usage_errors
+from wynerkit.cli.output_files import require_output_file
+from wynerkit.data.loading import evenly_spaced, fetch
 from wynerkit.errors import UsageError
-from wynerkit.evaluation import eval_context
-from wynerkit.figures import save_png
+from wynerkit.evaluation.evaluate import eval_context
+from wynerkit.evaluation.trained_run import Which, open_trained
+from wynerkit.figures.panels import save_png
 from wynerkit.interfaces import QueryReader
 from wynerkit.plugins import PluginHost
-from wynerkit.trained_run import Which, open_trained
 from wynerkit_plugins.evaluators.retrieval_figure import retrieval_figure
 from wynerkit_plugins.evaluators.retrieval_items import (
     Gallery,

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from wynerkit import CriticLoss, Distribution, StepContext, hookimpl
-from wynerkit.estimates import accuracy, sym_kl
 from wynerkit.hookspecs import Register
 from wynerkit.sample import Variable
+from wynerkit.training.estimates import accuracy, sym_kl
 from wynerkit_plugins.objectives.registration import register_terms
 
 ALL: tuple[Variable, ...] = ("x", "y", "z", "u", "v")

@@ -15,9 +15,9 @@ from typing import Literal
 from torch import Tensor
 
 from wynerkit import CriticLoss, Distribution, StepContext, hookimpl
-from wynerkit.estimates import accuracy, mutual_information
 from wynerkit.hookspecs import Register
 from wynerkit.sample import Variable
+from wynerkit.training.estimates import accuracy, mutual_information
 from wynerkit_plugins.objectives.registration import register_terms
 
 

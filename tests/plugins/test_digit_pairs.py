@@ -17,9 +17,9 @@ from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
 from wynerkit import BuildContext
-from wynerkit.batching import collate_pairs
+from wynerkit.data.batching import collate_pairs
 from wynerkit.data_root import CACHE_ENV, DATA_ENV
-from wynerkit.spec import SpecBuilder
+from wynerkit.spec.models import SpecBuilder
 from wynerkit.testing import check_component
 from wynerkit_plugins.datasets.digit_pairs import make_shared_pair_splits, without_self_pairs
 from wynerkit_plugins.datasets.mnist import MNIST_SOURCE
@@ -104,7 +104,7 @@ HASH_PAIRS = """
 import hashlib, sys
 from wynerkit import BuildContext
 from wynerkit.plugins import PluginHost, discover
-from wynerkit.spec import SpecBuilder
+from wynerkit.spec.models import SpecBuilder
 host = PluginHost.load(discover(builtin_only=True))
 component = host.registry.get("dataset", "mnist-syndigits")
 spec = SpecBuilder(host.registry).variant(component).model_validate(

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis.extra.numpy import array_shapes, arrays
 from typer.testing import CliRunner
 
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.data_root import DATA_ENV
 from wynerkit.datafiles import DataFile, DataSource
 from wynerkit.errors import UsageError

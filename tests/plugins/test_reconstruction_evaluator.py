@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from wynerkit.sample import Sample
-from wynerkit.step import TrainingStep
+from wynerkit.training.step import TrainingStep
 from wynerkit_plugins.evaluators.reconstruction import KEYS
 from wynerkit_plugins.objectives.reconstruction import TERMS
 

@@ -13,8 +13,8 @@ from test_qmul import provider, write_set
 from torch import Tensor
 
 from wynerkit.errors import UsageError
-from wynerkit.evaluation import EvaluationFailed
-from wynerkit.figure_grid import layout_for
+from wynerkit.evaluation.evaluate import EvaluationFailed
+from wynerkit.figures.grid import layout_for
 from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs
 from wynerkit_plugins.evaluators.retrieval_figure import (
     CORRECT_COLOUR,

@@ -21,7 +21,7 @@ from wynerkit import BimodalModel, BuildContext, ComponentParams, Sample
 from wynerkit.components import Component
 from wynerkit.plugins import PluginHost, PluginSource
 from wynerkit.sample import VARIABLES
-from wynerkit.spec import SpecBuilder
+from wynerkit.spec.models import SpecBuilder
 from wynerkit.testing import check_component
 from wynerkit_plugins.models.variational_wyner import VariationalWyner, VariationalWynerParams, make_variational_wyner
 

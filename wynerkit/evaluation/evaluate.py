@@ -40,15 +40,15 @@ import numpy as np
 import torch
 
 from wynerkit.atomic import write_json_atomic
-from wynerkit.checkpoint import Checkpoint
 from wynerkit.components import BuildContext, Registry
 from wynerkit.errors import UsageError, WynerkitError
-from wynerkit.figures import drawing
+from wynerkit.evaluation.trained_run import Which, checkpoint_dir, open_trained
+from wynerkit.figures.panels import drawing
 from wynerkit.interfaces import BimodalModel, DatasetProvider, EpochSplit, Evaluator, Split
-from wynerkit.run_dir import RunDir
-from wynerkit.spec import SpecBuilder
-from wynerkit.spec_loading import load_spec
-from wynerkit.trained_run import Which, checkpoint_dir, open_trained
+from wynerkit.rundir.checkpoint import Checkpoint
+from wynerkit.rundir.paths import RunDir
+from wynerkit.spec.loading import load_spec
+from wynerkit.spec.models import SpecBuilder
 
 EVALUATED = "evaluated"
 """The summary key recording, per evaluator, the checkpoint, step, time, params and keys of its numbers."""

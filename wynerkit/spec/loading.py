@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from wynerkit.components import Registry
 from wynerkit.errors import UsageError
-from wynerkit.spec import RunSpecBase, build_run_spec_model
-from wynerkit.spec_errors import format_validation_error
-from wynerkit.spec_source import SpecSource, apply_overrides, read_spec_source
+from wynerkit.spec.error_lines import format_validation_error
+from wynerkit.spec.models import RunSpecBase, build_run_spec_model
+from wynerkit.spec.source import SpecSource, apply_overrides, read_spec_source
 
 
 @dataclass(frozen=True)

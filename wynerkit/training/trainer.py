@@ -5,6 +5,9 @@ critic trains ``critic_steps`` times on detached copies of those samples; then t
 ``generator_steps`` updates with the critic frozen (the first reuses the samples and their graph,
 which the critic update left valid). Everything random draws from seeded generators whose states
 go into every checkpoint, so a resumed run continues exactly where the killed one stopped.
+
+The loop, validation, checkpointing and resume stay in one class: they read and write the same state
+(position, log window, generator, EMA, optimisers), which a checkpoint saves and a resume restores.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ import math
 import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from wynerkit.assembly import RunParts
-from wynerkit.checkpoint import (
+from wynerkit.data.loading import as_sample, epoch_batches, fetch, in_order
+from wynerkit.errors import UsageError
+from wynerkit.interfaces import EpochSplit, FeatureReuse
+from wynerkit.progress import StepProgress
+from wynerkit.rundir.checkpoint import (
     BEST,
     DIGESTS,
     Checkpoint,
@@ -34,65 +39,15 @@ from wynerkit.checkpoint import (
     step_name,
     write_checkpoint,
 )
-from wynerkit.data_loading import as_sample, epoch_batches, fetch, in_order
-from wynerkit.distributed import Cluster
-from wynerkit.ema import EMA
-from wynerkit.errors import UsageError, WynerkitError
-from wynerkit.interfaces import EpochSplit, FeatureReuse
-from wynerkit.metrics_log import MetricsLog
-from wynerkit.progress import StepProgress
-from wynerkit.run_dir import RunDir
-from wynerkit.speedups import batch_to_channels_last, compile_sequentials, resolve_execution
-from wynerkit.step import TrainingStep
-
-
-class TrainingDiverged(WynerkitError):
-    """A loss became NaN or infinite; nothing after the last good checkpoint was written."""
-
-
-@dataclass
-class Position:
-    """How far training got: iterations done, and where in which epoch."""
-
-    step: int = 0
-    epoch: int = 0
-    batch: int = 0
-
-
-@dataclass
-class Window:
-    """Sums of logged values since the last log line (kept on the device: no sync per step).
-
-    Each value is averaged over the steps that reported it (``counts``): a diagnostic measured only on the
-    last step of a window (``pairing.*``) is logged as that step's value.
-    """
-
-    sums: dict[str, Tensor] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def add(self, values: dict[str, Tensor]) -> None:
-        for name, value in values.items():
-            self.sums[name] = self.sums[name] + value if name in self.sums else value.clone()
-            self.counts[name] = self.counts.get(name, 0) + 1
-
-    def flush(self, cluster: Cluster) -> dict[str, float]:
-        """The means since the last flush (averaged over the ranks of a distributed run); starts a new window."""
-        names = list(self.sums)
-        if names:
-            counts = torch.tensor([self.counts[n] for n in names], dtype=torch.float32)
-            stacked = torch.stack([self.sums[n].float() for n in names])
-            means = cluster.mean(stacked / counts.to(stacked.device)).tolist()
-        else:
-            means = []
-        self.sums, self.counts = {}, {}
-        return dict(zip(names, means, strict=True))
-
-    def share(self, cluster: Cluster) -> None:
-        """Replace each rank's sums by their mean over the ranks: later flushes give the same numbers, and
-        the sums rank 0 checkpoints stand for every rank's."""
-        if self.sums:
-            shared = cluster.mean(torch.stack(list(self.sums.values())))
-            self.sums = dict(zip(self.sums, shared.unbind(), strict=True))
+from wynerkit.rundir.metrics_log import MetricsLog
+from wynerkit.rundir.paths import RunDir
+from wynerkit.training.assembly import RunParts
+from wynerkit.training.distributed import Cluster
+from wynerkit.training.divergence import check_finite
+from wynerkit.training.ema import EMA
+from wynerkit.training.speedups import batch_to_channels_last, compile_sequentials, resolve_execution
+from wynerkit.training.step import TrainingStep
+from wynerkit.training.window import Position, Window, window_counts
 
 
 def planned_steps(epochs: int | None, max_steps: int | None, steps_per_epoch: int) -> int:
@@ -213,7 +168,7 @@ class Trainer:
             step.begin_critic_phase()
             with self._precision():
                 total, losses, accuracies = self.objective.critic_loss(step)
-            _check_finite(losses, number, "critic loss of term", self.cluster)
+            check_finite(losses, number, "critic loss of term", self.cluster)
             self._update("critic", total)
         return {
             "loss.critic": total.detach(),
@@ -255,7 +210,7 @@ class Trainer:
         step.begin_generator_phase()
         with self._precision():
             total, values = self.objective.generator_loss(step)
-        _check_finite(values, number, "generator loss of term", self.cluster)
+        check_finite(values, number, "generator loss of term", self.cluster)
         self._update("model", total)
         self.ema.update(self.model)
         return total, values
@@ -387,7 +342,7 @@ class Trainer:
             torch.cuda.set_rng_state(extra[f"rng.cuda{mine}"], self.parts.device)
         self.position = Position(**state["position"])
         sums = {k.removeprefix("window."): v.to(self.parts.device) for k, v in extra.items() if k.startswith("window.")}
-        self.window = Window(sums, _window_counts(state, sums))
+        self.window = Window(sums, window_counts(state, sums))
         self.ema.updates = state["ema_updates"]
         self.best = state["best"]
         if main:
@@ -433,30 +388,6 @@ class Trainer:
     def _truncate_metrics(self, step: int) -> None:
         if self.log.truncate_after(step):
             _note(f"{self.log.path}: dropped a half-written last line (the run was killed while writing it)")
-
-
-def _window_counts(state: dict[str, Any], sums: dict[str, Tensor]) -> dict[str, int]:
-    """The window's per-value step counts; checkpoints before per-value counts stored one count for all."""
-    if "window_counts" in state:
-        return state["window_counts"]
-    return dict.fromkeys(sums, state["window_count"])
-
-
-def _check_finite(values: dict[str, Tensor], step: int, what: str, cluster: Cluster) -> None:
-    """Stop on a NaN or infinite loss, naming the term and step (one device sync per phase).
-
-    Every rank checks the mean over the ranks, so a NaN on any rank stops all of them together.
-    """
-    if not values:
-        return
-    shared = cluster.mean(torch.stack([v.detach().float() for v in values.values()]))
-    if bool(torch.isfinite(shared).all()):
-        return
-    bad, value = next((name, float(v)) for name, v in zip(values, shared, strict=True) if not torch.isfinite(v))
-    raise TrainingDiverged(
-        f"step {step}: {what} {bad} is {value}; training stopped before updating with it, "
-        "the checkpoints written so far are intact (lower train.lr, set train.grad_clip, or check the data)"
-    )
 
 
 def _note(message: str) -> None:

@@ -8,12 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from wynerkit.cli_errors import reports_usage_errors
+from wynerkit.cli.errors import reports_usage_errors
 from wynerkit.errors import UsageError, WynerkitError
 from wynerkit.plugins import PluginHost
-from wynerkit.run_lock import exclusive_lock
-from wynerkit.sweep import check_cell_dirs, parse_grid, plan_sweep, read_baselines, run_sweep
-from wynerkit.sweep_report import write_reports
+from wynerkit.rundir.lock import exclusive_lock
+from wynerkit.sweeps.baselines import read_baselines
+from wynerkit.sweeps.cell_dirs import check_cell_dirs
+from wynerkit.sweeps.grid import parse_grid
+from wynerkit.sweeps.plan import plan_sweep
+from wynerkit.sweeps.report import write_reports
+from wynerkit.sweeps.run import run_sweep
 
 
 def parse_metrics(text: str | None) -> list[str] | None:

@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 
-from wynerkit.cli_errors import reports_usage_errors
-from wynerkit.cli_tables import print_table
+from wynerkit.cli.errors import reports_usage_errors
+from wynerkit.cli.tables import print_table
 from wynerkit.errors import UsageError, WynerkitError
-from wynerkit.evaluation import EvaluationFailed, default_evaluator_spec, evaluate_run
+from wynerkit.evaluation.evaluate import EvaluationFailed, default_evaluator_spec, evaluate_run
+from wynerkit.evaluation.trained_run import Which
 from wynerkit.plugins import PluginHost
-from wynerkit.run_dir import RunDir
-from wynerkit.trained_run import Which
+from wynerkit.rundir.paths import RunDir
 
 
 def print_metrics(metrics: Mapping[str, float], title: str) -> None:

@@ -20,8 +20,10 @@ from typing import Any
 
 from wynerkit.atomic import write_bytes_atomic, write_text_atomic
 from wynerkit.errors import WynerkitError
-from wynerkit.evaluation import read_summary
-from wynerkit.sweep import SEED, read_manifest, value_text
+from wynerkit.evaluation.evaluate import read_summary
+from wynerkit.sweeps.grid import SEED
+from wynerkit.sweeps.manifest import read_manifest
+from wynerkit.sweeps.values import value_text
 
 CSV, MARKDOWN, PNG = "sweep.csv", "sweep.md", "sweep.png"
 RUN_FACTS = frozenset({"planned_steps", "steps_per_epoch", "resumed_from_step", "steps", "epochs", "seconds"})

@@ -18,9 +18,9 @@ import yaml
 from wynerkit.atomic import write_json_atomic, write_text_atomic
 from wynerkit.errors import UsageError
 from wynerkit.plugins import PluginHost
-from wynerkit.run_dir import RunDir
-from wynerkit.spec import RunSpecBase
-from wynerkit.spec_source import SpecSource
+from wynerkit.rundir.paths import RunDir
+from wynerkit.spec.models import RunSpecBase
+from wynerkit.spec.source import SpecSource
 
 
 def spec_hash(spec: RunSpecBase) -> str:

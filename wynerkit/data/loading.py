@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from wynerkit.batching import collate_pairs
+from wynerkit.data.batching import collate_pairs
 from wynerkit.interfaces import BatchedSplit, SampledSplit
 from wynerkit.sample import Sample
 

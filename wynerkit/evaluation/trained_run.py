@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from wynerkit.assembly import RunParts, assemble
-from wynerkit.checkpoint import Checkpoint, fit_weights, step_checkpoints
 from wynerkit.components import Registry
 from wynerkit.errors import UsageError
-from wynerkit.run_dir import RunDir
-from wynerkit.spec_loading import load_spec
+from wynerkit.rundir.checkpoint import Checkpoint, fit_weights, step_checkpoints
+from wynerkit.rundir.paths import RunDir
+from wynerkit.spec.loading import load_spec
+from wynerkit.training.assembly import RunParts, assemble
 
 Which = Literal["latest", "best"]
 

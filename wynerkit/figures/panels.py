@@ -24,7 +24,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from wynerkit.atomic import write_bytes_atomic
-from wynerkit.figure_grid import GAP, Cell, check_picture, join, tile
+from wynerkit.figures.grid import GAP, Cell, check_picture, join, tile
 from wynerkit.interfaces import BimodalModel, Modality
 
 Side = Literal["x", "y"]

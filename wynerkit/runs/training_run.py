@@ -8,15 +8,16 @@ from typing import Any
 
 import torch
 
-from wynerkit.assembly import assemble
 from wynerkit.atomic import write_json_atomic
 from wynerkit.components import Registry
-from wynerkit.data_loading import evenly_spaced, fetch
-from wynerkit.distributed import Cluster
-from wynerkit.evaluation import Origin, eval_context, evaluate_model, read_summary
-from wynerkit.figures import figure_1
-from wynerkit.run_dir import RunDir
-from wynerkit.trainer import Trainer, TrainingDiverged
+from wynerkit.data.loading import evenly_spaced, fetch
+from wynerkit.evaluation.evaluate import Origin, eval_context, evaluate_model, read_summary
+from wynerkit.figures.panels import figure_1
+from wynerkit.rundir.paths import RunDir
+from wynerkit.training.assembly import assemble
+from wynerkit.training.distributed import Cluster
+from wynerkit.training.divergence import TrainingDiverged
+from wynerkit.training.trainer import Trainer
 
 FIGURE_ROWS = 8
 FIGURE_COLS = 8

@@ -1,7 +1,7 @@
 """The ``wynerkit`` command line (Typer): run, spec, plugins, and commands plugins add.
 
 Usage errors print one line per problem on stderr and exit with code 2, file and I/O errors one
-line naming the file (exit 1 or 2), never a traceback: see ``wynerkit.cli_errors``.
+line naming the file (exit 1 or 2), never a traceback: see ``wynerkit.cli.errors``.
 """
 
 from __future__ import annotations
@@ -16,26 +16,26 @@ import torch
 import typer
 
 import wynerkit
-from wynerkit.cli_data import add_data_commands
-from wynerkit.cli_errors import guard_commands, os_error_line, reports_usage_errors, run_guarded
-from wynerkit.cli_eval import add_eval_command
-from wynerkit.cli_paths import require_output_file
-from wynerkit.cli_sweep import add_sweep_command
-from wynerkit.cli_tables import print_table
-from wynerkit.data_loading import evenly_spaced, fetch
-from wynerkit.distributed import Cluster
+from wynerkit.cli.data import add_data_commands
+from wynerkit.cli.errors import guard_commands, os_error_line, reports_usage_errors, run_guarded
+from wynerkit.cli.eval import add_eval_command
+from wynerkit.cli.output_files import require_output_file
+from wynerkit.cli.sweep import add_sweep_command
+from wynerkit.cli.tables import print_table
+from wynerkit.data.loading import evenly_spaced, fetch
 from wynerkit.errors import UsageError
-from wynerkit.evaluation import EvaluationFailed
-from wynerkit.figures import COLS, ROWS, PanelKind, draw_panel, drawing, save_png
+from wynerkit.evaluation.evaluate import EvaluationFailed
+from wynerkit.evaluation.trained_run import Which, open_trained
+from wynerkit.figures.panels import COLS, ROWS, PanelKind, draw_panel, drawing, save_png
 from wynerkit.plugins import BLOCK_ENV, PluginHost, get_host
-from wynerkit.run_dir import RunDir
-from wynerkit.run_lock import exclusive_lock
-from wynerkit.runs import create_run_dir, removed_if_unstarted
-from wynerkit.spec import build_run_spec_model
-from wynerkit.spec_loading import LoadedSpec, load_spec
-from wynerkit.trained_run import Which, open_trained
-from wynerkit.trainer import TrainingDiverged
-from wynerkit.training_run import train_run
+from wynerkit.rundir.lock import exclusive_lock
+from wynerkit.rundir.paths import RunDir
+from wynerkit.runs.create import create_run_dir, removed_if_unstarted
+from wynerkit.runs.training_run import train_run
+from wynerkit.spec.loading import LoadedSpec, load_spec
+from wynerkit.spec.models import build_run_spec_model
+from wynerkit.training.distributed import Cluster
+from wynerkit.training.divergence import TrainingDiverged
 
 SetOption = Annotated[
     list[str] | None,

@@ -11,7 +11,7 @@ from torch import nn
 from wynerkit.components import BuildContext, Registry
 from wynerkit.errors import UsageError
 from wynerkit.interfaces import DatasetProvider
-from wynerkit.objective import Objective, build_objective
+from wynerkit.training.objective import Objective, build_objective
 
 
 @dataclass

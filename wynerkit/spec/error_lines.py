@@ -8,7 +8,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from wynerkit.spec_source import SpecSource, YamlPath
+from wynerkit.spec.source import SpecSource, YamlPath
 
 _SCALARS = (str, int, float, bool, type(None))
 

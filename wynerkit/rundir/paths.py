@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from wynerkit.checkpoint import BEST
-from wynerkit.run_lock import LOCK_FILE
+from wynerkit.rundir.checkpoint import BEST
+from wynerkit.rundir.lock import LOCK_FILE
 
 
 @dataclass(frozen=True)

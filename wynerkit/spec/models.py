@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import reduce
 from operator import or_
-from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from wynerkit.components import SPEC_MODEL_CONFIG, Component, ComponentParams, Ref, Registry
-from wynerkit.objective_spec import terms_type
+from wynerkit.spec.objective_terms import terms_type
 
 DatasetSpec = Annotated[Any, Ref("dataset")]
 ModalitySpec = Annotated[Any, Ref("modality")]
@@ -34,14 +34,6 @@ EvaluatorSpec = Annotated[Any, Ref("evaluator")]
 """Field types for params that hold a nested component, e.g. ``x: ModalitySpec``."""
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-
-
-@runtime_checkable
-class ComponentSpec(Protocol):
-    """A validated spec entry: the component's params plus its ``name`` and kind."""
-
-    name: str
-    component_kind: ClassVar[str]
 
 
 class StrictModel(BaseModel):
@@ -199,7 +191,6 @@ def build_run_spec_model(registry: Registry) -> type[RunSpecBase]:
 
 
 __all__ = [
-    "ComponentSpec",
     "DatasetSpec",
     "EstimatorSpec",
     "EvaluatorSpec",

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from wynerkit.cli_errors import reports_usage_errors
-from wynerkit.cli_tables import print_table
+from wynerkit.cli.errors import reports_usage_errors
+from wynerkit.cli.tables import print_table
 from wynerkit.components import BuildContext
+from wynerkit.data.download import DownloadError, download_source
 from wynerkit.data_root import DATA_ENV, resolve_data_root
 from wynerkit.datafiles import DataSource, FileStatus, registered_sources, verify_source
-from wynerkit.download import DownloadError, download_source
 from wynerkit.errors import UsageError
 from wynerkit.plugins import PluginHost
 from wynerkit.progress import byte_progress
