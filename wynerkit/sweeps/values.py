@@ -22,6 +22,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
 def short_digest(text: str) -> str:
+    """The first 8 hex digits of the SHA-256 of ``text``: a short, stable name for it."""
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
