@@ -14,8 +14,10 @@ import argparse
 import csv
 import json
 import os
+import platform
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -26,6 +28,7 @@ import torch
 import yaml
 
 from wynerkit.atomic import write_text_atomic
+from wynerkit.rundir.paths import RunDir
 from wynerkit.sweeps.grid import Cell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +49,14 @@ def add_sweep_options(parser: argparse.ArgumentParser, *, out: Path) -> None:
         type=int,
         default=None,
         help="training steps per cell instead of the spec's budget (--set train.max_steps=N; for smoke tests)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec field in every cell (repeatable; e.g. --set train.device=cuda)",
     )
     parser.add_argument(
         "--results",
@@ -76,6 +87,7 @@ def run_sweep(
     seeds: str,
     metrics: Sequence[str],
     steps: int | None = None,
+    overrides: Sequence[str] = (),
     baselines: Sequence[str] = BASELINES,
 ) -> int:
     """Run ``wynerkit sweep`` (resumable: a rerun continues) and return its exit code.
@@ -88,6 +100,8 @@ def run_sweep(
         command += ["--grid", axis]
     for stem in baselines:
         command += ["--baseline", str(OVERLAYS / f"{stem}.yaml")]
+    for override in overrides:
+        command += ["--set", override]
     if steps is not None:
         command += ["--set", f"train.max_steps={steps}"]
     command += ["--metrics", ",".join(metrics)]
@@ -123,23 +137,92 @@ def cell_rows(
     return rows
 
 
+def collected_rows(
+    sweep_dirs: Sequence[Path], kept: Sequence[str], first: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Rows as ``cell_rows`` gives them, read from every ended cell under each ``<sweep dir>/cells/``.
+
+    For cells trained in several sweep directories (say, one seed per core), whether or not every cell of
+    the grid has run: each cell's model, lambda_ci and seed come from its ``spec.resolved.json``, its
+    numbers from its ``summary.json``. A (model, lambda_ci, seed) found twice, say a cell copied into a
+    second directory under another name, counts once (the first).
+    """
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for sweep_dir in sweep_dirs:
+        for cell_dir in sorted((sweep_dir / "cells").iterdir()):
+            run = RunDir(cell_dir)
+            if not run.summary.is_file():
+                continue
+            summary = json.loads(run.summary.read_text(encoding="utf-8"))
+            if summary.get("status") not in ("finished", "diverged"):
+                continue
+            spec = json.loads(run.resolved_spec.read_text(encoding="utf-8"))
+            model = spec["model"]["name"]
+            row: dict[str, Any] = {
+                **(first or {}),
+                "model": model,
+                "lambda_ci": None if model == "iiae" else float(spec["objective"]["lambda_ci"]),
+                "seed": int(spec["seed"]),
+                "status": summary["status"],
+            }
+            numbers = {key: float(summary[key]) for key in kept if isinstance(summary.get(key), int | float)}
+            rows.setdefault((row["model"], row["lambda_ci"], row["seed"]), row | numbers)
+    return list(rows.values())
+
+
 def budget(spec: Mapping[str, Any], steps: int | None, **extra: Any) -> dict[str, Any]:
     """The training budget of every cell: steps (``steps`` when given, else the spec's), batch, preset, machine."""
     train = spec["train"]
-    steps = steps if steps is not None else train["max_steps"]
+    steps = steps if steps is not None else train.get("max_steps")
     return {
         "steps": steps,
+        "epochs": train.get("epochs") if steps is None else None,
         "batch_size": train["batch_size"],
-        "pairs_seen": steps * train["batch_size"],
+        "pairs_seen": steps * train["batch_size"] if steps is not None else None,
         "preset": spec["model"]["x"].get("preset", "cpu"),
-        "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__} (CPU), one cell at a time",
+        "machine": machine(),
         **extra,
     }
 
 
+def machine() -> str:
+    """The GPU, or the CPU model and its core count, and torch's version: where a result's numbers were measured."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        model = names[0] if names else model
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA), {model} host, torch {torch.__version__}"
+    return f"{model}, {os.cpu_count()} CPU cores, torch {torch.__version__} (CPU), one torch thread per cell"
+
+
+def summarise(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], group: Sequence[str]) -> list[dict[str, Any]]:
+    """Mean and sample standard deviation (n - 1; 0 for one row) of each metric over the rows that share ``group``.
+
+    Rows whose status is not "finished" are left out; each summary row says how many rows (seeds) it holds.
+    """
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if row.get("status", "finished") == "finished":
+            groups.setdefault(tuple(row.get(key) for key in group), []).append(row)
+    summary = []
+    for key, members in groups.items():
+        entry: dict[str, Any] = dict(zip(group, key, strict=True)) | {"n": len(members)}
+        for metric in metrics:
+            values = [float(m[metric]) for m in members if metric in m]
+            if values:
+                std = statistics.stdev(values) if len(values) > 1 else 0.0
+                entry[metric] = {"mean": statistics.fmean(values), "std": std}
+        summary.append(entry)
+    return summary
+
+
 def full_model_cell(seeds: str) -> str:
-    """The directory name of the full model's cell (lambda_ci 0.1, first seed), as ``wynerkit sweep`` names it."""
-    return Cell({"objective.lambda_ci": 0.1, "seed": int(seeds.split(",")[0])}).name
+    """The full model's cell directory (the spec's own model, first seed), as ``wynerkit sweep`` names it."""
+    return Cell({"seed": int(seeds.split(",")[0])}).name
 
 
 def write_results(

@@ -1,76 +1,27 @@
 """The example third-party plugin works end to end once installed, exactly as a user would see it.
 
 The plugin is built and installed offline into a temporary directory that is put on PYTHONPATH
-of subprocesses, so the test exercises real entry-point discovery (a distribution's metadata,
-not an in-process registration) without touching the environment that runs the tests.
+of subprocesses (``example_install``), so the test exercises real entry-point discovery.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from example_install import install_example, run, shown
 
-# About 25 s in all (five subprocesses that each import torch, plus an offline pip build); kept in
-# the default suite because installing a third-party plugin is the path users depend on.
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "wynerkit-example-plugin"
-SPEC = "examples/wynerkit-example-plugin/spec.yaml"  # relative to ROOT, the subprocesses' cwd
-TIMEOUT = 300
-
-
-def child_env(site: Path, **extra: str) -> dict[str, str]:
-    """The current environment with ``site`` first on PYTHONPATH and no plugin blocked by default."""
-    env = {k: v for k, v in os.environ.items() if k != "WYNERKIT_BLOCK_PLUGINS"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
-    env.update(extra)
-    return env
-
-
-def run(args: list[str], site: Path, cwd: Path = ROOT, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=child_env(site, **extra_env),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-
-
-def shown(result: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+# About 35 s in all (five subprocesses that each import torch, the example's own tests with three more,
+# plus an offline pip build); kept in the default suite because installing a third-party plugin is
+# the path users depend on.
+SPEC = "examples/wynerkit-example-plugin/spec.yaml"  # relative to the repository root, the subprocesses' cwd
 
 
 @pytest.fixture(scope="module")
 def install(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Install the example once per module; returns (site directory, copy of the example's source).
-
-    pip builds from a copy so that the in-tree build (``build/``, ``*.egg-info``) never lands in
-    the repository and concurrent test runs cannot trip over each other's build files.
-    """
-    for needed in ("pip", "setuptools"):
-        assert importlib.util.find_spec(needed), f"{needed} is missing: install the dev extra (pip install -e '.[dev]')"
-    base = tmp_path_factory.mktemp("example-plugin")
-    source = base / "src"
-    shutil.copytree(
-        EXAMPLE, source, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", ".pytest_cache")
-    )
-    site = base / "site"
-    pip = [
-        "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-        "--disable-pip-version-check", "--quiet", "--target", str(site), str(source),
-    ]  # fmt: skip
-    result = run(pip, site, cwd=base)
-    assert result.returncode == 0, f"pip could not install the example plugin:\n{shown(result)}"
-    return site, source
+    """The example installed once per module: (site directory, copy of the example's source)."""
+    return install_example(tmp_path_factory.mktemp("example-plugin"))
 
 
 @pytest.fixture(scope="module")

@@ -272,16 +272,11 @@ def make_iiae(params: IIAEParams, context: BuildContext) -> IIAE:
 # --- the loss --------------------------------------------------------------------------------------
 
 
-def squared_error(modality: Modality, output: Tensor, target: Tensor) -> Tensor:
-    """Mean squared error over a batch (IIAE's ``reduce_mean((output - target)**2)``).
-
-    A modality whose loss is ``l2`` (``params.loss``, as the built-in ``vector`` and ``image`` have)
-    computes it with its own ``reconstruction_loss``; any other (``l1`` images, a third-party
-    modality) gets the squared error directly, averaged over every non-batch dimension: IIAE's
-    loss is MSE whatever loss the modality would use for the Wyner model.
+def squared_error(output: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error over a batch (IIAE's ``reduce_mean((output - target)**2)``), averaged over every
+    non-batch dimension: IIAE's loss is MSE whatever loss a modality would use for the Wyner model (the
+    built-in modalities' ``l2`` is this same number, so no modality is asked which loss it has).
     """
-    if getattr(getattr(modality, "params", None), "loss", None) == "l2":
-        return modality.reconstruction_loss(output, target).mean()
     return (output - target).square().flatten(1).mean(dim=1).mean()
 
 
@@ -319,7 +314,7 @@ class IIAELoss:
         shared = model.code(q.shared)
         x_hat = model.x_branch.decode(shared, model.code(q.exclusive_x))
         y_hat = model.y_branch.decode(shared, model.code(q.exclusive_y))
-        reconstruction = squared_error(model.x_modality, x_hat, x) + squared_error(model.y_modality, y_hat, y)
+        reconstruction = squared_error(x_hat, x) + squared_error(y_hat, y)
         exclusive_kl = kl_to_standard_normal(q.exclusive_x).mean() + kl_to_standard_normal(q.exclusive_y).mean()
         shared_kl = kl_to_standard_normal(q.shared).mean()
         interaction_kl = kl_divergence(q.shared, q.shared_x).mean() + kl_divergence(q.shared, q.shared_y).mean()

@@ -42,8 +42,8 @@ def test_honours_the_dataset_contract_through_the_registry() -> None:
     # Only this plugin: circle-pairs needs no other component, and the test should not depend on
     # which other plugins happen to be installed (the CLI's `plugins list` shows clashes).
     host = load_plugin(wynerkit_example, name="example", with_builtins=False)
-    (component,) = [c for c in host.registry if c.plugin == "example"]
-    assert (component.kind, component.name) == ("dataset", "circle-pairs")
+    component = host.registry.get("dataset", "circle-pairs")
+    assert component.plugin == "example"
     assert component.summary.startswith("Two noisy 2-d views of a common angle")
     provider = check_component(host, "dataset", "circle-pairs", SMALL, seed=3)
     assert isinstance(provider, DatasetProvider)

@@ -21,7 +21,8 @@ from typing import Annotated, Any
 import torch
 from pydantic import Field, PositiveInt
 
-from wynerkit import BuildContext, ComponentParams, Pair, Split
+from wynerkit import BuildContext, ComponentParams, Split
+from wynerkit_example.paired_split import PairedSplit
 
 TWO_PI = 2 * math.pi
 LABEL_BINS = 8
@@ -62,22 +63,6 @@ def split_seed(seed: int, split: Split) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-class CirclePairsSplit(torch.utils.data.Dataset):
-    """The items of one split, held in memory as float32 tensors."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor) -> None:
-        self.x = x
-        self.y = y
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-    def __getitem__(self, index: int) -> Pair:
-        label = int(self.labels[index])
-        return {"x": self.x[index], "y": self.y[index], "x_label": label, "y_label": label}
-
-
 class CirclePairs:
     """A ``wynerkit.DatasetProvider`` of circle pairs; items are ``wynerkit.Pair`` dicts."""
 
@@ -90,7 +75,7 @@ class CirclePairs:
         sizes = {"train": params.n_train, "valid": params.n_valid, "test": params.n_test}
         self._splits = {split: self._draw(sizes[split], split_seed(seed, split)) for split in SPLITS}
 
-    def _draw(self, n: int, seed: int) -> CirclePairsSplit:
+    def _draw(self, n: int, seed: int) -> PairedSplit:
         # float64 for the geometry so the common-angle relation holds to float32 precision.
         generator = torch.Generator().manual_seed(seed)
         theta = torch.rand(n, generator=generator, dtype=torch.float64) * TWO_PI
@@ -100,9 +85,9 @@ class CirclePairs:
         phi = theta + self.params.offset
         x = radii[:, :1] * torch.stack([theta.cos(), theta.sin()], dim=1) + noise[:, 0]
         y = radii[:, 1:] * torch.stack([phi.cos(), phi.sin()], dim=1) + noise[:, 1]
-        return CirclePairsSplit(x.float(), y.float(), angle_bin(theta))
+        return PairedSplit(x.float(), y.float(), angle_bin(theta))
 
-    def split(self, name: Split) -> CirclePairsSplit:
+    def split(self, name: Split) -> PairedSplit:
         """The items of one split; the three splits never share an item."""
         if name not in self._splits:
             raise ValueError(f"unknown split {name!r}; expected one of: {', '.join(SPLITS)}")
