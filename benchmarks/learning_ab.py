@@ -36,7 +36,7 @@ from wynerkit.spec.loading import load_spec
 from wynerkit.training.assembly import assemble
 from wynerkit.training.trainer import Trainer
 from wynerkit_plugins.evaluators.coherence import Coherence, CoherenceParams
-from wynerkit_plugins.evaluators.digit_classifier import digit_classifiers
+from wynerkit_plugins.shared.digit_classifier import digit_classifiers
 
 LOGGED = ("term.R", "term.Z", "accuracy", "pairing")
 

@@ -291,7 +291,7 @@ def differences(before: Any, after: Any, path: str = "", ignore: frozenset[str] 
 
 def require_data(curves: Iterable[Curve]) -> None:
     """Rungs that read the full MNIST need it under the data root: say so before training anything."""
-    from wynerkit_plugins.datasets.mnist import MNIST_SOURCE
+    from wynerkit_plugins.shared.mnist_files import MNIST_SOURCE
 
     checked: set[Path] = set()
     for curve in curves:

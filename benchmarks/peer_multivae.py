@@ -5,7 +5,7 @@ wynerkit), are trained on exactly the pairs wynerkit's dataset ``mnist-syndigits
 full MNIST from the data root x SynDigits, the generated stand-in for SVHN; add-one pairing; seed 0)
 gives, in the batch order wynerkit's trainer uses (``wynerkit.data.loading.epoch_batches``, seed 0,
 batches of 64). At each requested step count the model is scored with the definitions and the
-cached digit classifiers of wynerkit's ``coherence`` evaluator (``plugins/evaluators/coherence.py``):
+cached digit classifiers of wynerkit's ``coherence`` evaluator (``wynerkit_plugins/evaluators/coherence.py``):
 
 - ``coherence.x2y``: one sample y ~ p(y|x) per test pair (z ~ q(z|x), y = the decoder's mean);
   coherent iff the y classifier reads the paired y's true label. ``coherence.y2x`` likewise.
@@ -79,11 +79,11 @@ from wynerkit.plugins import get_host
 from wynerkit.spec.models import SpecBuilder
 from wynerkit_plugins.evaluators.coherence import (
     CoherenceParams,
-    chosen_positions,
     coherence_from_labels,
     joint_coherence_from_labels,
 )
-from wynerkit_plugins.evaluators.digit_classifier import DigitClassifier, chunks, dataset_offset, digit_classifiers
+from wynerkit_plugins.shared.digit_classifier import DigitClassifier, chunks, dataset_offset, digit_classifiers
+from wynerkit_plugins.shared.evaluated_items import chosen_positions
 
 ROOT = Path(__file__).parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

@@ -25,7 +25,7 @@ from wynerkit.cli.app import build_app
 from wynerkit.data.download import DownloadError, download_source
 from wynerkit.datafiles import DataFile, DataSource, verify_source
 from wynerkit.plugins import PluginHost, PluginSource, discover
-from wynerkit_plugins.datasets.mnist import SPLIT_FILES, encode_idx, load_mnist
+from wynerkit_plugins.shared.mnist_files import SPLIT_FILES, encode_idx, load_mnist
 
 NAME = "fixture-mnist"
 _rng = np.random.default_rng(0)

@@ -57,7 +57,7 @@ def _path_joins(source: Path) -> list[str]:
 
 
 def test_no_core_or_plugin_module_types_out_a_run_directory_name():
-    modules = sorted((ROOT / "wynerkit").rglob("*.py")) + sorted((ROOT / "plugins").rglob("*.py"))
+    modules = sorted((ROOT / "wynerkit").rglob("*.py")) + sorted((ROOT / "wynerkit_plugins").rglob("*.py"))
     found = [
         hit for module in modules if module != ROOT / "wynerkit" / "rundir" / "paths.py" for hit in _path_joins(module)
     ]

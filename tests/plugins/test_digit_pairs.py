@@ -22,8 +22,8 @@ from wynerkit.data_root import CACHE_ENV, DATA_ENV
 from wynerkit.spec.models import SpecBuilder
 from wynerkit.testing import check_component
 from wynerkit_plugins.datasets.digit_pairs import make_shared_pair_splits, without_self_pairs
-from wynerkit_plugins.datasets.mnist import MNIST_SOURCE
 from wynerkit_plugins.datasets.pairing import make_pair_splits, pair_by_label
+from wynerkit_plugins.shared.mnist_files import MNIST_SOURCE
 
 SMALL = {"syndigits_train": 600, "syndigits_test": 200}
 

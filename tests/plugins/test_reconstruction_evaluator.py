@@ -12,7 +12,7 @@ from PIL import Image
 from wynerkit.sample import Sample
 from wynerkit.training.step import TrainingStep
 from wynerkit_plugins.evaluators.reconstruction import KEYS
-from wynerkit_plugins.objectives.reconstruction import TERMS
+from wynerkit_plugins.shared.reconstruction_terms import TERMS
 
 X_KEYS = ("recon.xy2x", "recon.x2x", "recon.y2x")
 Y_KEYS = ("recon.xy2y", "recon.y2y", "recon.x2y")
