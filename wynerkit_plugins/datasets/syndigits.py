@@ -6,6 +6,9 @@ faces, partial neighbouring digits at the sides, random contrasting colours, gra
 noise-textured backgrounds, a soft drop shadow, rotation, shear, scale and translation jitter,
 Gaussian blur and pixel noise.
 
+The module is longer than most because it is one pipeline (glyphs, per-image parameters, batched
+composition, cache) whose stages share their constants and are tested together.
+
 Each (font, digit) glyph is rendered once with Pillow into a grayscale mask. Per-image parameters
 (and the pixel noise) are drawn with numpy, then images are composed in vectorised torch batches:
 per-image affine sampling of the glyph masks with ``grid_sample``, backgrounds upsampled from small
