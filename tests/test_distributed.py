@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
@@ -159,6 +160,7 @@ def status(pid: int) -> str:
         return "Z"
 
 
+@pytest.mark.slow  # three torchrun launches, one killed; CI runs the slow tests too
 def test_a_killed_torchrun_run_resumes_under_torchrun_like_an_uninterrupted_one(tmp_path, builtin_host):
     settings = ["train.max_steps=400", "train.checkpoint.every=13", "train.log_every=5"]
     sets = [arg for setting in settings for arg in ("--set", setting)]

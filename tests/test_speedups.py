@@ -108,6 +108,7 @@ def test_reusing_encoder_features_trains_the_same_as_encoding_every_use(builtin_
     assert_same_values(plain, trained(builtin_host, tmp_path, reuse=False)[1])
 
 
+@pytest.mark.slow  # two training runs with several generator steps; CI runs the slow tests too
 def test_each_generator_update_encodes_afresh_when_there_are_several(builtin_host, tmp_path):
     """Features kept from before an update would be stale (and their graph freed): each update gets a new scope."""
     two = {"generator_steps": 2, "lr": 1.0e-2}  # a large step: stale features would change the numbers visibly

@@ -306,6 +306,7 @@ def test_a_cell_recorded_before_a_field_existed_still_counts_as_the_same_spec(cl
     assert changed.exit_code == 2 and "differs in train.precision" in changed.stderr
 
 
+@pytest.mark.slow  # a killed and a resumed sweep in subprocesses; CI runs the slow tests too
 def test_a_sweep_killed_mid_cell_resumes_that_cell_from_its_checkpoint(cli, tmp_path):
     out = tmp_path / "sweep"
     settings_ = ["--set", "train.max_steps=120", "--set", "train.checkpoint.every=10", "--set", "train.log_every=10"]
@@ -337,6 +338,7 @@ def test_a_sweep_killed_mid_cell_resumes_that_cell_from_its_checkpoint(cli, tmp_
     assert [r["status"] for r in read_csv(out)] == ["finished", "finished"]
 
 
+@pytest.mark.slow  # trains every cell of the quickstart sweep; CI runs the slow tests too
 def test_the_quickstart_sweeps_with_a_tiny_budget(cli, tmp_path):
     """The issue's CI check: `wynerkit sweep` on the quickstart spec (MNIST x SynDigits, cpu preset)."""
     out = tmp_path / "quickstart"

@@ -108,6 +108,7 @@ def wait_for_checkpoint(run_root: Path, proc: subprocess.Popen, timeout: float =
     raise AssertionError("no checkpoint appeared")
 
 
+@pytest.mark.slow  # three training subprocesses, one killed; CI runs the slow tests too
 def test_a_run_killed_with_sigkill_and_resumed_ends_like_an_uninterrupted_run(tmp_path, builtin_host):
     settings = ["train.max_steps=150", "train.checkpoint.every=13", "train.log_every=5"]
     reference_dir, spec = start(tmp_path / "reference", builtin_host, *settings)

@@ -119,6 +119,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.slow  # pairs the full MNIST in two subprocesses; CI runs the slow tests too
 def test_full_mnist_pairing_is_identical_in_two_processes(tmp_path):
     """Two fresh processes, each with its own empty cache, compute the same pair indices."""
     root = real_root()
