@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from wynerkit import BuildContext
-from wynerkit.batching import collate_pairs
+from wynerkit.data.batching import collate_pairs
 from wynerkit.data_root import CACHE_ENV
 from wynerkit.plugins import PluginHost, discover
-from wynerkit.spec import SpecBuilder
+from wynerkit.spec.models import SpecBuilder
 from wynerkit_plugins.datasets.pairing import make_pair_splits, pair_by_label
 from wynerkit_plugins.datasets.syndigits import generate_syndigits
 

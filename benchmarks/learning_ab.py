@@ -28,15 +28,15 @@ from pathlib import Path
 
 import torch
 
-from wynerkit.assembly import assemble
 from wynerkit.components import BuildContext
-from wynerkit.data_loading import evenly_spaced, fetch
-from wynerkit.evaluation import eval_context
+from wynerkit.data.loading import evenly_spaced, fetch
+from wynerkit.evaluation.evaluate import eval_context
 from wynerkit.plugins import get_host
-from wynerkit.spec_loading import load_spec
-from wynerkit.trainer import Trainer
+from wynerkit.spec.loading import load_spec
+from wynerkit.training.assembly import assemble
+from wynerkit.training.trainer import Trainer
 from wynerkit_plugins.evaluators.coherence import Coherence, CoherenceParams
-from wynerkit_plugins.evaluators.digit_classifier import digit_classifiers
+from wynerkit_plugins.shared.digit_classifier import digit_classifiers
 
 LOGGED = ("term.R", "term.Z", "accuracy", "pairing")
 

@@ -90,20 +90,24 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from wynerkit.assembly import RunParts, assemble
 from wynerkit.atomic import write_json_atomic, write_text_atomic
-from wynerkit.checkpoint import load_weights, step_name
 from wynerkit.components import Registry
 from wynerkit.data_root import resolve_data_root
 from wynerkit.datafiles import require_files
 from wynerkit.errors import UsageError
-from wynerkit.evaluation import EvaluationFailed, Origin, eval_context, evaluate_model
+from wynerkit.evaluation.evaluate import EvaluationFailed, Origin, eval_context, evaluate_model
 from wynerkit.plugins import PluginHost, get_host
-from wynerkit.run_dir import RunDir
-from wynerkit.spec import SpecBuilder
-from wynerkit.speedups import cpu_flags
-from wynerkit.sweep import Axis, PlannedCell, plan_sweep, prepare_cell_dir, read_baseline, upgraded
-from wynerkit.trainer import Trainer, TrainingDiverged
+from wynerkit.rundir.checkpoint import load_weights, step_name
+from wynerkit.rundir.paths import RunDir
+from wynerkit.spec.models import SpecBuilder
+from wynerkit.sweeps.baselines import read_baseline
+from wynerkit.sweeps.cell_dirs import prepare_cell_dir, upgraded
+from wynerkit.sweeps.grid import Axis
+from wynerkit.sweeps.plan import PlannedCell, plan_sweep
+from wynerkit.training.assembly import RunParts, assemble
+from wynerkit.training.divergence import TrainingDiverged
+from wynerkit.training.speedups import cpu_flags
+from wynerkit.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -287,7 +291,7 @@ def differences(before: Any, after: Any, path: str = "", ignore: frozenset[str] 
 
 def require_data(curves: Iterable[Curve]) -> None:
     """Rungs that read the full MNIST need it under the data root: say so before training anything."""
-    from wynerkit_plugins.datasets.mnist import MNIST_SOURCE
+    from wynerkit_plugins.shared.mnist_files import MNIST_SOURCE
 
     checked: set[Path] = set()
     for curve in curves:
@@ -323,7 +327,7 @@ class Evaluation(Protocol):
 
 @dataclass(frozen=True)
 class RegistryEvaluation:
-    """Evaluator specs built through the registry, run by ``wynerkit.evaluation.evaluate_model``.
+    """Evaluator specs built through the registry, run by ``wynerkit.evaluation.evaluate.evaluate_model``.
 
     Each point's ``summary.json`` (with the evaluators' params) goes to ``RUN_DIR/eval/step-N/``.
     """

@@ -2,7 +2,7 @@
 
 Used by ``zeroshot_digits.py`` and ``qmul_retrieval.py`` (imported from their folder) to put a floor
 under the models' retrieval rows. The queries, the gallery and what counts as relevant are the
-``retrieval`` evaluator's (``plugins/evaluators/retrieval_items.py``): the distinct x of the test split
+``retrieval`` evaluator's (``wynerkit_plugins/evaluators/retrieval_items.py``): the distinct x of the test split
 rank the test gallery (a split's ``gallery()`` in category mode, else its distinct y), by cosine
 similarity, scored by the same functions (P@K and mAP by class, or acc@K of the true match). Only the
 vectors differ: instead of q(z|x) and q(z|y), a picture's own pixels.
@@ -32,10 +32,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wynerkit.components import BuildContext
-from wynerkit.data_loading import fetch
+from wynerkit.data.loading import fetch
 from wynerkit.interfaces import GallerySplit
 from wynerkit.plugins import get_host
-from wynerkit.spec_loading import load_spec
+from wynerkit.spec.loading import load_spec
 from wynerkit_plugins.evaluators.retrieval_items import Mode, Pairing
 from wynerkit_plugins.evaluators.retrieval_metrics import accuracies, match_ranks, ranking_scores
 

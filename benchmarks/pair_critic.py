@@ -19,12 +19,12 @@ from pathlib import Path
 import matplotlib
 import torch
 
-from wynerkit.assembly import assemble
 from wynerkit.components import BuildContext
-from wynerkit.data_loading import evenly_spaced, fetch
+from wynerkit.data.loading import evenly_spaced, fetch
 from wynerkit.plugins import get_host
 from wynerkit.sample import Sample
-from wynerkit.spec_loading import load_spec
+from wynerkit.spec.loading import load_spec
+from wynerkit.training.assembly import assemble
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

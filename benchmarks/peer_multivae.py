@@ -3,9 +3,9 @@
 What it measures. Two published multimodal VAEs, as implemented by the MultiVae library (not by
 wynerkit), are trained on exactly the pairs wynerkit's dataset ``mnist-syndigits`` (``source: full``:
 full MNIST from the data root x SynDigits, the generated stand-in for SVHN; add-one pairing; seed 0)
-gives, in the batch order wynerkit's trainer uses (``wynerkit.data_loading.epoch_batches``, seed 0,
+gives, in the batch order wynerkit's trainer uses (``wynerkit.data.loading.epoch_batches``, seed 0,
 batches of 64). At each requested step count the model is scored with the definitions and the
-cached digit classifiers of wynerkit's ``coherence`` evaluator (``plugins/evaluators/coherence.py``):
+cached digit classifiers of wynerkit's ``coherence`` evaluator (``wynerkit_plugins/evaluators/coherence.py``):
 
 - ``coherence.x2y``: one sample y ~ p(y|x) per test pair (z ~ q(z|x), y = the decoder's mean);
   coherent iff the y classifier reads the paired y's true label. ``coherence.y2x`` likewise.
@@ -72,18 +72,18 @@ from torch import Tensor, nn
 
 from wynerkit.atomic import write_json_atomic, write_text_atomic
 from wynerkit.components import BuildContext
-from wynerkit.data_loading import epoch_batches, fetch
+from wynerkit.data.loading import epoch_batches, fetch
 from wynerkit.data_root import resolve_data_root
 from wynerkit.interfaces import DatasetProvider
 from wynerkit.plugins import get_host
-from wynerkit.spec import SpecBuilder
+from wynerkit.spec.models import SpecBuilder
 from wynerkit_plugins.evaluators.coherence import (
     CoherenceParams,
-    chosen_positions,
     coherence_from_labels,
     joint_coherence_from_labels,
 )
-from wynerkit_plugins.evaluators.digit_classifier import DigitClassifier, chunks, dataset_offset, digit_classifiers
+from wynerkit_plugins.shared.digit_classifier import DigitClassifier, chunks, dataset_offset, digit_classifiers
+from wynerkit_plugins.shared.evaluated_items import chosen_positions
 
 ROOT = Path(__file__).parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

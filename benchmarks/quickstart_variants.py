@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from wynerkit.data_loading import evenly_spaced, fetch
+from wynerkit.data.loading import evenly_spaced, fetch
+from wynerkit.evaluation.trained_run import open_trained
 from wynerkit.plugins import get_host
-from wynerkit.trained_run import open_trained
 
 RESULTS = Path(__file__).parent / "results" / "quickstart_variants.json"
 PAIRS = 512

@@ -28,8 +28,8 @@ import torch
 import yaml
 
 from wynerkit.atomic import write_text_atomic
-from wynerkit.run_dir import RunDir
-from wynerkit.sweep import Cell
+from wynerkit.rundir.paths import RunDir
+from wynerkit.sweeps.grid import Cell
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERLAYS = ROOT / "specs" / "overlays"

@@ -49,12 +49,12 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from wynerkit.assembly import assemble
 from wynerkit.atomic import write_text_atomic
-from wynerkit.data_loading import as_sample, epoch_batches, fetch
+from wynerkit.data.loading import as_sample, epoch_batches, fetch
 from wynerkit.plugins import PluginHost, discover
-from wynerkit.spec import build_run_spec_model
-from wynerkit.trainer import Trainer
+from wynerkit.spec.models import build_run_spec_model
+from wynerkit.training.assembly import assemble
+from wynerkit.training.trainer import Trainer
 
 ROOT = Path(__file__).parent.parent
 PAPER_TERMS = {

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.data_root import CACHE_ENV
 from wynerkit.plugins import BLOCK_ENV, PluginHost, discover, set_host
-from wynerkit.runs import create_run_dir
-from wynerkit.spec_loading import load_spec
-from wynerkit.training_run import train_run
+from wynerkit.runs.create import create_run_dir
+from wynerkit.runs.training_run import train_run
+from wynerkit.spec.loading import load_spec
 
 TINY_SPEC = Path(__file__).parent / "specs" / "tiny.yaml"
 

@@ -153,6 +153,7 @@ def _gpu_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # bash and two Python subprocesses; CI runs the slow tests too
 def test_the_gpu_script_s_dry_run_validates_the_paper_spec_and_prints_both_commands(tmp_path: Path) -> None:
     done = _gpu_script(tmp_path, DRY_RUN="1")
     assert done.returncode == 0, done.stderr

@@ -16,12 +16,12 @@ import torch
 from test_training import TINY, assert_same_metrics, metrics, start
 from typer.testing import CliRunner
 
-from wynerkit.assembly import assemble
-from wynerkit.checkpoint import BEST, DIGESTS, STATE, Checkpoint, CheckpointDamaged, remove_temporaries
-from wynerkit.cli import build_app
-from wynerkit.spec_loading import load_spec
-from wynerkit.trainer import Trainer
-from wynerkit.training_run import train_run
+from wynerkit.cli.app import build_app
+from wynerkit.rundir.checkpoint import BEST, DIGESTS, STATE, Checkpoint, CheckpointDamaged, remove_temporaries
+from wynerkit.runs.training_run import train_run
+from wynerkit.spec.loading import load_spec
+from wynerkit.training.assembly import assemble
+from wynerkit.training.trainer import Trainer
 
 CHECKPOINTS = "checkpoints"  # the run-directory layout users rely on
 STEP_10, STEP_20 = "step-00000010", "step-00000020"

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 import wynerkit
-from wynerkit.spec_loading import load_spec
+from wynerkit.spec.loading import load_spec
 
 ROOT = Path(__file__).parent.parent
 TINY = ROOT / "tests" / "specs" / "tiny.yaml"

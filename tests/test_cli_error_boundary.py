@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from wynerkit import hookimpl
-from wynerkit.cli import build_app
-from wynerkit.cli_errors import INTERRUPTED, IO_ERROR, USAGE, os_error_line, run_guarded
+from wynerkit.cli.app import build_app
+from wynerkit.cli.errors import INTERRUPTED, IO_ERROR, USAGE, os_error_line, run_guarded
 from wynerkit.data_root import CACHE_ENV, cache_root
 from wynerkit.datafiles import DataFile, DataSource
 from wynerkit.plugins import PluginHost, PluginSource, discover

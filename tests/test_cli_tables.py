@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from wynerkit.cli_tables import print_table
+from wynerkit.cli.tables import print_table
 
 BORDERS = ("┃", "│")  # of the header row, of the other rows
 

@@ -9,11 +9,11 @@ import typer
 from typer.testing import CliRunner
 
 from wynerkit import hookimpl
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.plugins import PluginHost, PluginSource, set_host
-from wynerkit.runs import create_run_dir
-from wynerkit.spec_loading import load_spec
-from wynerkit.training_run import train_run
+from wynerkit.runs.create import create_run_dir
+from wynerkit.runs.training_run import train_run
+from wynerkit.spec.loading import load_spec
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"
 

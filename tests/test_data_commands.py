@@ -12,8 +12,8 @@ import torch
 from typer.testing import CliRunner
 
 from wynerkit import hookimpl
-from wynerkit.batching import collate_pairs, stack_pairs
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
+from wynerkit.data.batching import collate_pairs, stack_pairs
 from wynerkit.data_root import DATA_ENV, default_data_root, resolve_data_root
 from wynerkit.datafiles import DataFile, DataSource, require_files
 from wynerkit.errors import UsageError

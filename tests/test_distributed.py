@@ -16,20 +16,21 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 from test_training import assert_same_metrics, metrics, wait_for_checkpoint
 from typer.testing import CliRunner
 
-from wynerkit.assembly import assemble
-from wynerkit.cli import build_app
-from wynerkit.distributed import Cluster
+from wynerkit.cli.app import build_app
 from wynerkit.plugins import PluginHost, discover
-from wynerkit.runs import create_run_dir
-from wynerkit.spec_loading import load_spec
-from wynerkit.trainer import Trainer
-from wynerkit.training_run import train_run
+from wynerkit.runs.create import create_run_dir
+from wynerkit.runs.training_run import train_run
+from wynerkit.spec.loading import load_spec
+from wynerkit.training.assembly import assemble
+from wynerkit.training.distributed import Cluster
+from wynerkit.training.trainer import Trainer
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"
 # A deterministic objective (encoders and decoders are deterministic maps without noise_dim) and no
@@ -159,6 +160,7 @@ def status(pid: int) -> str:
         return "Z"
 
 
+@pytest.mark.slow  # three torchrun launches, one killed; CI runs the slow tests too
 def test_a_killed_torchrun_run_resumes_under_torchrun_like_an_uninterrupted_one(tmp_path, builtin_host):
     settings = ["train.max_steps=400", "train.checkpoint.every=13", "train.log_every=5"]
     sets = [arg for setting in settings for arg in ("--set", setting)]

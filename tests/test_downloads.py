@@ -2,7 +2,7 @@
 
 The server serves small MNIST-format IDX ``.gz`` fixtures; a ``DataSource`` built here carries
 their checksums and points its mirrors at the server. Downloads go through
-``wynerkit.download.download_source`` and through ``wynerkit data download``.
+``wynerkit.data.download.download_source`` and through ``wynerkit data download``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import pytest
 from typer.testing import CliRunner
 
 from wynerkit import hookimpl
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
+from wynerkit.data.download import DownloadError, download_source
 from wynerkit.datafiles import DataFile, DataSource, verify_source
-from wynerkit.download import DownloadError, download_source
 from wynerkit.plugins import PluginHost, PluginSource, discover
-from wynerkit_plugins.datasets.mnist import SPLIT_FILES, encode_idx, load_mnist
+from wynerkit_plugins.shared.mnist_files import SPLIT_FILES, encode_idx, load_mnist
 
 NAME = "fixture-mnist"
 _rng = np.random.default_rng(0)

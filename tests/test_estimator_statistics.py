@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 from wynerkit import BuildContext, RatioEstimator, Sample
-from wynerkit.estimates import accuracy, mutual_information, sym_kl
-from wynerkit.gaussian_info import gaussian_mutual_information, gaussian_sym_kl
+from wynerkit.data.gaussian_info import gaussian_mutual_information, gaussian_sym_kl
 from wynerkit.plugins import PluginHost
+from wynerkit.training.estimates import accuracy, mutual_information, sym_kl
 from wynerkit_plugins.modalities.vector import VectorModality, VectorParams
 
 ESTIMATORS = ("adversarial-js", "nwj")

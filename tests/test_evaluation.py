@@ -18,8 +18,8 @@ from torch import nn
 from typer.testing import CliRunner
 
 from wynerkit import NoParams, hookimpl
-from wynerkit.cli import build_app
-from wynerkit.evaluation import (
+from wynerkit.cli.app import build_app
+from wynerkit.evaluation.evaluate import (
     EVALUATED,
     EvaluationFailed,
     Origin,
@@ -30,9 +30,9 @@ from wynerkit.evaluation import (
     evaluate_run,
 )
 from wynerkit.plugins import PluginHost, PluginSource, discover
-from wynerkit.runs import create_run_dir
-from wynerkit.spec_loading import load_spec
-from wynerkit.training_run import train_run
+from wynerkit.runs.create import create_run_dir
+from wynerkit.runs.training_run import train_run
+from wynerkit.spec.loading import load_spec
 from wynerkit_plugins.evaluators.reconstruction import KEYS as RECON_KEYS
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"

@@ -6,8 +6,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wynerkit.batching import stack_pairs
-from wynerkit.data_loading import evenly_spaced
+from wynerkit.data.batching import stack_pairs
+from wynerkit.data.loading import evenly_spaced
 from wynerkit_plugins.evaluators import retrieve_command
 from wynerkit_plugins.evaluators.retrieval_items import Pairing
 

@@ -50,6 +50,7 @@ def test_the_example_spec_is_valid(site: Path) -> None:
     assert f"{SPEC}: valid" in result.stdout
 
 
+@pytest.mark.slow  # CLI subprocesses with the plugin blocked; CI runs the slow tests too
 def test_blocking_the_plugin_makes_circle_pairs_unknown(site: Path) -> None:
     listed = run(["-m", "wynerkit", "plugins", "list", "--json"], site, WYNERKIT_BLOCK_PLUGINS="example")
     assert listed.returncode == 0, shown(listed)
@@ -62,6 +63,7 @@ def test_blocking_the_plugin_makes_circle_pairs_unknown(site: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # runs the example's own test suite in a subprocess; CI runs the slow tests too
 def test_the_example_tests_pass_against_the_installed_plugin(install: tuple[Path, Path]) -> None:
     site, source = install
     where = run(["-c", "import wynerkit_example; print(wynerkit_example.__file__)"], site, cwd=site.parent)

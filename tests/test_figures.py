@@ -19,8 +19,8 @@ from torch import Tensor, nn
 
 import wynerkit_plugins.models.variational_wyner as vw_plugin
 from wynerkit import BimodalModel, Modality, Sample
-from wynerkit.figure_grid import BACKGROUND, GAP, LINE, GridLayout, join, tile
-from wynerkit.figures import (
+from wynerkit.figures.grid import BACKGROUND, GAP, LINE, GridLayout, join, tile
+from wynerkit.figures.panels import (
     JOINT_LINE,
     PAIR_GAP,
     PANEL_KINDS,

@@ -11,10 +11,10 @@ import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 from typer.testing import CliRunner
 
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.components import Component, Registry
-from wynerkit.objective_spec import term_entry_model
-from wynerkit.spec import SpecBuilder, build_run_spec_model
+from wynerkit.spec.models import SpecBuilder, build_run_spec_model
+from wynerkit.spec.objective_terms import term_entry_model
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"
 NOT_FINITE = (math.inf, -math.inf, math.nan, "1e400", "-inf", "nan")

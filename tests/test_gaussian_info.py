@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.stats import multivariate_normal, norm
 
-from wynerkit.gaussian_info import gaussian_js, gaussian_kl, gaussian_mutual_information, gaussian_sym_kl
+from wynerkit.data.gaussian_info import gaussian_js, gaussian_kl, gaussian_mutual_information, gaussian_sym_kl
 
 dims = st.integers(1, 4)
 seeds = st.integers(0, 2**32 - 1)

@@ -44,9 +44,12 @@ import pytest
 import torch
 from torch import Tensor
 
-from wynerkit.assembly import assemble
-from wynerkit.spec_loading import load_spec
-from wynerkit.trainer import Trainer
+from wynerkit.spec.loading import load_spec
+from wynerkit.training.assembly import assemble
+from wynerkit.training.trainer import Trainer
+
+# Trains the rung once (about 45 s on 2 cores) for all its checks; CI runs the slow tests too.
+pytestmark = pytest.mark.slow
 
 SPEC = Path(__file__).parent / "specs" / "gaussian-rung.yaml"
 JOINT_DRAWS = 20_000

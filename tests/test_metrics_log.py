@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wynerkit.errors import UsageError
-from wynerkit.metrics_log import MetricsLog
+from wynerkit.rundir.metrics_log import MetricsLog
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 records = st.lists(

@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 from pydantic import Field
 
 from wynerkit import BuildContext, ComponentParams, NoParams, hookimpl
-from wynerkit.assembly import assemble
-from wynerkit.data_loading import as_sample, fetch, in_order
+from wynerkit.data.loading import as_sample, fetch, in_order
 from wynerkit.errors import UsageError
-from wynerkit.objective import build_objective, term_weight
 from wynerkit.plugins import PluginHost, PluginSource, discover
-from wynerkit.spec import SpecBuilder
-from wynerkit.spec_loading import load_spec
-from wynerkit.step import TrainingStep
-from wynerkit.trainer import Trainer
+from wynerkit.spec.loading import load_spec
+from wynerkit.spec.models import SpecBuilder
+from wynerkit.training.assembly import assemble
+from wynerkit.training.objective import build_objective, term_weight
+from wynerkit.training.step import TrainingStep
+from wynerkit.training.trainer import Trainer
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"
 ALL_TERMS = ["D_joint", "D_x2y", "D_y2x", "D_cross", "I_joint", "I_x2y", "I_y2x", "I_var", "M_x2y", "M_y2x"]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from wynerkit import ComponentParams, hookimpl
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.plugins import BLOCK_ENV, PluginHost, PluginSource, blocking_entry
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.errors import UsageError
 from wynerkit_plugins.evaluators.retrieve_command import MAX_QUERY_PIXELS, read_query_file
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from test_training import start
 
-from wynerkit.run_dir import RunDir
-from wynerkit.training_run import train_run
+from wynerkit.rundir.paths import RunDir
+from wynerkit.runs.training_run import train_run
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_FILES = ("spec.yaml", "spec.resolved.json", "env.json", "metrics.jsonl", "checkpoints", "summary.json", "figures")
@@ -57,6 +57,8 @@ def _path_joins(source: Path) -> list[str]:
 
 
 def test_no_core_or_plugin_module_types_out_a_run_directory_name():
-    modules = sorted((ROOT / "wynerkit").rglob("*.py")) + sorted((ROOT / "plugins").rglob("*.py"))
-    found = [hit for module in modules if module.name != "run_dir.py" for hit in _path_joins(module)]
+    modules = sorted((ROOT / "wynerkit").rglob("*.py")) + sorted((ROOT / "wynerkit_plugins").rglob("*.py"))
+    found = [
+        hit for module in modules if module != ROOT / "wynerkit" / "rundir" / "paths.py" for hit in _path_joins(module)
+    ]
     assert found == []

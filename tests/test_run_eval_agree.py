@@ -17,8 +17,8 @@ from torch import nn
 from typer.testing import CliRunner
 
 from wynerkit import NoParams, hookimpl
-from wynerkit.cli import build_app
-from wynerkit.evaluation import EVALUATED, Origin, default_evaluator_spec, eval_context, evaluate_model
+from wynerkit.cli.app import build_app
+from wynerkit.evaluation.evaluate import EVALUATED, Origin, default_evaluator_spec, eval_context, evaluate_model
 from wynerkit.plugins import PluginHost, PluginSource, discover
 from wynerkit_plugins.datasets.gaussian_pairs import GaussianPairs, GaussianPairsParams, PairTensors
 

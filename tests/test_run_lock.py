@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from wynerkit.run_lock import LOCK_FILE, DirectoryLocked, exclusive_lock
-from wynerkit.sweep import Axis, plan_sweep
+from wynerkit.rundir.lock import LOCK_FILE, DirectoryLocked, exclusive_lock
+from wynerkit.sweeps.grid import Axis
+from wynerkit.sweeps.plan import plan_sweep
 
 ROOT = Path(__file__).parent.parent
 TINY = ROOT / "tests" / "specs" / "tiny.yaml"
@@ -27,7 +28,7 @@ HOLDER = """
 import sys, time
 from contextlib import ExitStack
 from pathlib import Path
-from wynerkit.run_lock import exclusive_lock
+from wynerkit.rundir.lock import exclusive_lock
 with ExitStack() as stack:
     for directory in sys.argv[1:]:
         stack.enter_context(exclusive_lock(Path(directory)))

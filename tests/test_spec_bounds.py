@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from wynerkit import spec_source
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.errors import UsageError
-from wynerkit.spec_source import MAX_SPEC_BYTES, MAX_SPEC_NODES, check_yaml_bounds
-from wynerkit.sweep import parse_axis, read_baseline
+from wynerkit.spec import source as spec_source
+from wynerkit.spec.source import MAX_SPEC_BYTES, MAX_SPEC_NODES, check_yaml_bounds
+from wynerkit.sweeps.baselines import read_baseline
+from wynerkit.sweeps.grid import parse_axis
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"
 

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wynerkit.errors import UsageError
-from wynerkit.spec import build_run_spec_model
-from wynerkit.spec_loading import load_spec
-from wynerkit.spec_source import read_spec_source
+from wynerkit.spec.loading import load_spec
+from wynerkit.spec.models import build_run_spec_model
+from wynerkit.spec.source import read_spec_source
 
 QUICKSTART = Path(__file__).parent.parent / "specs" / "quickstart.yaml"
 

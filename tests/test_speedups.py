@@ -20,19 +20,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
 
-import wynerkit.speedups as speedups
-from wynerkit.assembly import assemble
-from wynerkit.data_loading import as_sample, epoch_batches, fetch
+import wynerkit.training.speedups as speedups
+from wynerkit.data.loading import as_sample, epoch_batches, fetch
 from wynerkit.plugins import PluginHost
-from wynerkit.spec import TrainSpec, build_run_spec_model
-from wynerkit.speedups import (
+from wynerkit.spec.models import TrainSpec, build_run_spec_model
+from wynerkit.training.assembly import assemble
+from wynerkit.training.speedups import (
     batch_to_channels_last,
     compile_sequentials,
     cpu_flags,
     has_native_bf16,
     resolve_execution,
 )
-from wynerkit.trainer import Trainer
+from wynerkit.training.trainer import Trainer
 
 ITERATIONS = 3
 IMAGE_SPEC: dict[str, Any] = {
@@ -108,6 +108,7 @@ def test_reusing_encoder_features_trains_the_same_as_encoding_every_use(builtin_
     assert_same_values(plain, trained(builtin_host, tmp_path, reuse=False)[1])
 
 
+@pytest.mark.slow  # two training runs with several generator steps; CI runs the slow tests too
 def test_each_generator_update_encodes_afresh_when_there_are_several(builtin_host, tmp_path):
     """Features kept from before an update would be stale (and their graph freed): each update gets a new scope."""
     two = {"generator_steps": 2, "lr": 1.0e-2}  # a large step: stale features would change the numbers visibly

@@ -21,22 +21,16 @@ from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
-from wynerkit.checkpoint import step_checkpoints
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.errors import UsageError
-from wynerkit.sweep import (
-    CELLS,
-    MANIFEST,
-    Axis,
-    Baseline,
-    Manifest,
-    expand_grid,
-    parse_axis,
-    plan_sweep,
-    read_baseline,
-    value_text,
-)
-from wynerkit.sweep_report import load_results, markdown_text, summary_metrics, write_reports
+from wynerkit.rundir.checkpoint import step_checkpoints
+from wynerkit.sweeps.baselines import Baseline, read_baseline
+from wynerkit.sweeps.grid import Axis, expand_grid, parse_axis
+from wynerkit.sweeps.layout import CELLS, MANIFEST
+from wynerkit.sweeps.manifest import Manifest
+from wynerkit.sweeps.plan import plan_sweep
+from wynerkit.sweeps.report import load_results, markdown_text, summary_metrics, write_reports
+from wynerkit.sweeps.values import value_text
 
 ROOT = Path(__file__).parent.parent
 TINY = ROOT / "tests" / "specs" / "tiny.yaml"
@@ -312,6 +306,7 @@ def test_a_cell_recorded_before_a_field_existed_still_counts_as_the_same_spec(cl
     assert changed.exit_code == 2 and "differs in train.precision" in changed.stderr
 
 
+@pytest.mark.slow  # a killed and a resumed sweep in subprocesses; CI runs the slow tests too
 def test_a_sweep_killed_mid_cell_resumes_that_cell_from_its_checkpoint(cli, tmp_path):
     out = tmp_path / "sweep"
     settings_ = ["--set", "train.max_steps=120", "--set", "train.checkpoint.every=10", "--set", "train.log_every=10"]
@@ -343,6 +338,7 @@ def test_a_sweep_killed_mid_cell_resumes_that_cell_from_its_checkpoint(cli, tmp_
     assert [r["status"] for r in read_csv(out)] == ["finished", "finished"]
 
 
+@pytest.mark.slow  # trains every cell of the quickstart sweep; CI runs the slow tests too
 def test_the_quickstart_sweeps_with_a_tiny_budget(cli, tmp_path):
     """The issue's CI check: `wynerkit sweep` on the quickstart spec (MNIST x SynDigits, cpu preset)."""
     out = tmp_path / "quickstart"

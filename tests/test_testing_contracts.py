@@ -25,7 +25,7 @@ from wynerkit.testing import (
     load_plugin,
     training_step,
 )
-from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs
+from wynerkit_plugins.shared.indexed_pairs import IndexedPairs
 
 
 class WrongShapes:

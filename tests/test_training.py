@@ -19,15 +19,16 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from wynerkit import CriticLoss, NoParams, hookimpl
-from wynerkit.assembly import assemble
-from wynerkit.checkpoint import read_checkpoint, step_checkpoints
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.plugins import PluginHost, PluginSource, discover
-from wynerkit.runs import create_run_dir
-from wynerkit.spec_loading import load_spec
-from wynerkit.speedups import has_native_bf16
-from wynerkit.trainer import Trainer, TrainingDiverged
-from wynerkit.training_run import train_run
+from wynerkit.rundir.checkpoint import read_checkpoint, step_checkpoints
+from wynerkit.runs.create import create_run_dir
+from wynerkit.runs.training_run import train_run
+from wynerkit.spec.loading import load_spec
+from wynerkit.training.assembly import assemble
+from wynerkit.training.divergence import TrainingDiverged
+from wynerkit.training.speedups import has_native_bf16
+from wynerkit.training.trainer import Trainer
 
 TINY = Path(__file__).parent / "specs" / "tiny.yaml"
 
@@ -107,6 +108,7 @@ def wait_for_checkpoint(run_root: Path, proc: subprocess.Popen, timeout: float =
     raise AssertionError("no checkpoint appeared")
 
 
+@pytest.mark.slow  # three training subprocesses, one killed; CI runs the slow tests too
 def test_a_run_killed_with_sigkill_and_resumed_ends_like_an_uninterrupted_run(tmp_path, builtin_host):
     settings = ["train.max_steps=150", "train.checkpoint.every=13", "train.log_every=5"]
     reference_dir, spec = start(tmp_path / "reference", builtin_host, *settings)
@@ -181,7 +183,7 @@ def test_a_nan_loss_stops_the_run_naming_term_and_step_and_keeps_the_last_checkp
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "diverged" and "Explode" in summary["error"]
     # the kept checkpoint still loads, with finite weights
-    from wynerkit.assembly import assemble
+    from wynerkit.training.assembly import assemble
 
     parts = assemble(spec, host.registry)
     read_checkpoint(checkpoints[0], {"model": parts.model}, {})

@@ -26,7 +26,7 @@ from wynerkit.interfaces import (
     StepContext,
 )
 from wynerkit.sample import Sample
-from wynerkit.spec import DatasetSpec, EstimatorSpec, EvaluatorSpec, ModalitySpec, ModelSpec
+from wynerkit.spec.models import DatasetSpec, EstimatorSpec, EvaluatorSpec, ModalitySpec, ModelSpec
 
 try:
     __version__ = version("wynerkit")

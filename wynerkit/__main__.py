@@ -1,6 +1,6 @@
 """``python -m wynerkit`` (also what torchrun launches)."""
 
-from wynerkit.cli import main
+from wynerkit.cli.app import main
 
 if __name__ == "__main__":
     main()

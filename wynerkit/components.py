@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -20,8 +20,13 @@ from wynerkit.data_root import resolve_data_root
 from wynerkit.errors import DuplicateComponentError, UnknownComponentError
 from wynerkit.interfaces import KINDS
 
-if TYPE_CHECKING:
-    from wynerkit.spec import ComponentSpec
+
+@runtime_checkable
+class ComponentSpec(Protocol):
+    """A validated spec entry: the component's params plus its ``name`` and kind."""
+
+    name: str
+    component_kind: ClassVar[str]
 
 
 SPEC_MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

@@ -1,6 +1,6 @@
 """The plugin host: finds plugins, calls their register hooks, and owns the registry.
 
-Built-in plugins (in ``plugins/``) and third-party ones are found the same way, through the
+Built-in plugins (in ``wynerkit_plugins/``) and third-party ones are found the same way, through the
 ``wynerkit`` entry-point group; built-ins load first, then the others by name. A plugin that
 fails to import or to register is skipped as a whole (nothing it registered stays) and its error
 is kept in ``PluginHost.errors``, so every other plugin still loads and works. That holds for any

@@ -34,8 +34,8 @@ from torch import Tensor, nn
 
 from wynerkit.components import BuildContext
 from wynerkit.errors import PluginLoadError
-from wynerkit.evaluation import check_metrics
-from wynerkit.figures import drawing
+from wynerkit.evaluation.evaluate import check_metrics
+from wynerkit.figures.panels import drawing
 from wynerkit.interfaces import (
     INTERFACE_OF,
     BankedSplit,
@@ -60,8 +60,8 @@ from wynerkit.interfaces import (
 )
 from wynerkit.plugins import PluginHost, PluginSource, discover
 from wynerkit.sample import VARIABLES, Sample
-from wynerkit.spec import SpecBuilder
-from wynerkit.step import TrainingStep
+from wynerkit.spec.models import SpecBuilder
+from wynerkit.training.step import TrainingStep
 
 BATCH = 5
 MULTIPLIERS = ("lambda_ci", "lambda_rec", None)

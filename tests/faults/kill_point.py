@@ -19,7 +19,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from wynerkit import checkpoint, cli, metrics_log, trainer
+from wynerkit.cli import app
+from wynerkit.rundir import checkpoint, metrics_log
+from wynerkit.training import trainer
 
 
 def die() -> None:
@@ -70,4 +72,4 @@ def install(moment: str, n: int) -> None:
 if __name__ == "__main__":
     install(sys.argv[1], int(sys.argv[2]))
     sys.argv = ["wynerkit", *sys.argv[3:]]
-    cli.main()
+    app.main()

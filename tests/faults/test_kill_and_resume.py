@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from test_training import TINY, assert_same_metrics, metrics, start
 from typer.testing import CliRunner
 
-from wynerkit.checkpoint import BEST, DIGESTS, Checkpoint, step_checkpoints
-from wynerkit.cli import build_app
-from wynerkit.training_run import train_run
+from wynerkit.cli.app import build_app
+from wynerkit.rundir.checkpoint import BEST, DIGESTS, Checkpoint, step_checkpoints
+from wynerkit.runs.training_run import train_run
 
 CHECKPOINTS = "checkpoints"  # the run-directory layout users rely on
 SETTINGS = ["train.max_steps=30", "train.checkpoint.every=10", "train.log_every=5"]

@@ -18,7 +18,7 @@ from wynerkit import BimodalModel, DatasetProvider, Pair, Sample
 from wynerkit.plugins import PluginHost
 from wynerkit.testing import check_component
 from wynerkit_plugins.datasets.digit_pairs import to_unit_range
-from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs
+from wynerkit_plugins.shared.indexed_pairs import IndexedPairs
 
 SIDE = 16
 

@@ -15,10 +15,10 @@ import torch
 from torch import Tensor, nn
 
 from wynerkit import Pair, Sample
-from wynerkit.batching import stack_pairs
-from wynerkit.evaluation import Origin, RunEvalContext, evaluate_model
+from wynerkit.data.batching import stack_pairs
+from wynerkit.evaluation.evaluate import Origin, RunEvalContext, evaluate_model
 from wynerkit.plugins import PluginHost
-from wynerkit.spec import SpecBuilder
+from wynerkit.spec.models import SpecBuilder
 from wynerkit_plugins.modalities.vector import VectorModality, VectorParams
 
 

@@ -16,10 +16,10 @@ import pytest
 import torch
 from digit_fakes import FakeDigits
 
-import wynerkit_plugins.evaluators.digit_classifier as dc
+import wynerkit_plugins.shared.digit_classifier as dc
 from wynerkit import BuildContext
 from wynerkit.data_root import CACHE_ENV, cache_root, old_cache_roots
-from wynerkit.spec import SpecBuilder
+from wynerkit.spec.models import SpecBuilder
 
 SMALL = {"syndigits_train": 300, "syndigits_test": 100}
 

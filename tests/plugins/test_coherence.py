@@ -19,7 +19,7 @@ from wynerkit_plugins.evaluators.coherence import (
     coherence_from_labels,
     joint_coherence_from_labels,
 )
-from wynerkit_plugins.evaluators.digit_classifier import digit_classifiers
+from wynerkit_plugins.shared.digit_classifier import digit_classifiers
 
 KEYS = {
     "coherence.joint",

@@ -24,9 +24,9 @@ import wynerkit
 from wynerkit import NoParams, hookimpl
 from wynerkit.interfaces import SPLIT_CAPABILITIES, DatasetProvider, Split
 from wynerkit.plugins import PluginHost, PluginSource, discover
-from wynerkit.spec_loading import load_spec
+from wynerkit.runs.training_run import train_run
+from wynerkit.spec.loading import load_spec
 from wynerkit.testing import check_component, check_dataset
-from wynerkit.training_run import train_run
 from wynerkit_plugins.datasets.sketchy import Bank, ClassPairs
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -225,9 +225,9 @@ def test_the_trainer_and_evaluation_read_only_declared_capabilities(tmp_path):
 # -- no probing of undeclared names ------------------------------------------------------------------
 
 CAPABILITY_READERS = [
-    "wynerkit/trainer.py",
-    "wynerkit/evaluation.py",
-    "wynerkit/data_loading.py",
+    "wynerkit/training/trainer.py",
+    "wynerkit/evaluation/evaluate.py",
+    "wynerkit/data/loading.py",
     "wynerkit/testing.py",
     *(str(p.relative_to(REPOSITORY)) for p in sorted((REPOSITORY / "plugins" / "evaluators").glob("*.py"))),
 ]

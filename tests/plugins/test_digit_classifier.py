@@ -9,7 +9,7 @@ import pytest
 import torch
 from digit_fakes import FakeDigits, PlainDigits
 
-import wynerkit_plugins.evaluators.digit_classifier as dc
+import wynerkit_plugins.shared.digit_classifier as dc
 from wynerkit.data_root import CACHE_ENV
 
 EPOCHS = 20  # what the fake digits need for a perfect test accuracy (about a second)

@@ -17,13 +17,13 @@ from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
 from wynerkit import BuildContext
-from wynerkit.batching import collate_pairs
+from wynerkit.data.batching import collate_pairs
 from wynerkit.data_root import CACHE_ENV, DATA_ENV
-from wynerkit.spec import SpecBuilder
+from wynerkit.spec.models import SpecBuilder
 from wynerkit.testing import check_component
 from wynerkit_plugins.datasets.digit_pairs import make_shared_pair_splits, without_self_pairs
-from wynerkit_plugins.datasets.mnist import MNIST_SOURCE
 from wynerkit_plugins.datasets.pairing import make_pair_splits, pair_by_label
+from wynerkit_plugins.shared.mnist_files import MNIST_SOURCE
 
 SMALL = {"syndigits_train": 600, "syndigits_test": 200}
 
@@ -104,7 +104,7 @@ HASH_PAIRS = """
 import hashlib, sys
 from wynerkit import BuildContext
 from wynerkit.plugins import PluginHost, discover
-from wynerkit.spec import SpecBuilder
+from wynerkit.spec.models import SpecBuilder
 host = PluginHost.load(discover(builtin_only=True))
 component = host.registry.get("dataset", "mnist-syndigits")
 spec = SpecBuilder(host.registry).variant(component).model_validate(
@@ -119,6 +119,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.slow  # pairs the full MNIST in two subprocesses; CI runs the slow tests too
 def test_full_mnist_pairing_is_identical_in_two_processes(tmp_path):
     """Two fresh processes, each with its own empty cache, compute the same pair indices."""
     root = real_root()

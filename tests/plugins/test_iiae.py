@@ -21,20 +21,21 @@ from torch import Tensor
 from typer.testing import CliRunner
 
 from wynerkit import BimodalModel, BuildContext, Sample
-from wynerkit.assembly import assemble
-from wynerkit.cli import build_app
-from wynerkit.data_loading import as_sample, epoch_batches, fetch
+from wynerkit.cli.app import build_app
+from wynerkit.data.loading import as_sample, epoch_batches, fetch
 from wynerkit.errors import UsageError
 from wynerkit.plugins import PluginHost, discover
-from wynerkit.runs import create_run_dir
+from wynerkit.runs.create import create_run_dir
+from wynerkit.runs.training_run import train_run
 from wynerkit.sample import VARIABLES
-from wynerkit.spec import SpecBuilder
-from wynerkit.spec_loading import load_spec
-from wynerkit.step import TrainingStep
-from wynerkit.sweep import plan_sweep, read_baseline
+from wynerkit.spec.loading import load_spec
+from wynerkit.spec.models import SpecBuilder
+from wynerkit.sweeps.baselines import read_baseline
+from wynerkit.sweeps.plan import plan_sweep
 from wynerkit.testing import check_component
-from wynerkit.trainer import Trainer
-from wynerkit.training_run import train_run
+from wynerkit.training.assembly import assemble
+from wynerkit.training.step import TrainingStep
+from wynerkit.training.trainer import Trainer
 from wynerkit_plugins.models.iiae import (
     IIAE,
     LOGVAR_MAX,

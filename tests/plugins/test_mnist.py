@@ -15,11 +15,11 @@ from hypothesis import given
 from hypothesis.extra.numpy import array_shapes, arrays
 from typer.testing import CliRunner
 
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.data_root import DATA_ENV
 from wynerkit.datafiles import DataFile, DataSource
 from wynerkit.errors import UsageError
-from wynerkit_plugins.datasets.mnist import MNIST_SOURCE, SPLIT_FILES, encode_idx, load_mnist, parse_idx
+from wynerkit_plugins.shared.mnist_files import MNIST_SOURCE, SPLIT_FILES, encode_idx, load_mnist, parse_idx
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -19,8 +19,8 @@ import wynerkit_plugins.estimators.nwj as nwj
 from wynerkit import BuildContext, Sample
 from wynerkit.components import Registry
 from wynerkit.testing import check_component, load_plugin
-from wynerkit_plugins.estimators.critic_network import CriticNetwork
 from wynerkit_plugins.modalities.vector import VectorModality, VectorParams
+from wynerkit_plugins.shared.critic_network import CriticNetwork
 
 LATENT = {"z": 3, "u": 2, "v": 2}
 HEADS = {"joint": ("x", "y", "z", "u", "v"), "ci": ("x", "y", "z"), "m": ("z",)}

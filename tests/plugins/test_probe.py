@@ -8,7 +8,7 @@ from eval_fakes import CodeModel, evaluate, labelled_pairs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wynerkit.evaluation import EvaluationFailed
+from wynerkit.evaluation.evaluate import EvaluationFailed
 from wynerkit_plugins.evaluators.probe import KEYS
 
 SIZES = {"train": 400, "valid": 10, "test": 300}

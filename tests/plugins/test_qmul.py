@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from wynerkit.batching import collate_pairs
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
+from wynerkit.data.batching import collate_pairs
 from wynerkit.data_root import DATA_ENV
 from wynerkit.datafiles import DataSource, verify_source
 from wynerkit.errors import UsageError

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from wynerkit.sample import Sample
-from wynerkit.step import TrainingStep
+from wynerkit.training.step import TrainingStep
 from wynerkit_plugins.evaluators.reconstruction import KEYS
-from wynerkit_plugins.objectives.reconstruction import TERMS
+from wynerkit_plugins.shared.reconstruction_terms import TERMS
 
 X_KEYS = ("recon.xy2x", "recon.x2x", "recon.y2x")
 Y_KEYS = ("recon.xy2y", "recon.y2y", "recon.x2y")

@@ -13,9 +13,8 @@ from test_qmul import provider, write_set
 from torch import Tensor
 
 from wynerkit.errors import UsageError
-from wynerkit.evaluation import EvaluationFailed
-from wynerkit.figure_grid import layout_for
-from wynerkit_plugins.datasets.indexed_pairs import IndexedPairs
+from wynerkit.evaluation.evaluate import EvaluationFailed
+from wynerkit.figures.grid import layout_for
 from wynerkit_plugins.evaluators.retrieval_figure import (
     CORRECT_COLOUR,
     FRAME,
@@ -26,6 +25,7 @@ from wynerkit_plugins.evaluators.retrieval_figure import (
 )
 from wynerkit_plugins.evaluators.retrieval_items import resolve_mode
 from wynerkit_plugins.evaluators.retrieve_command import image_as_item
+from wynerkit_plugins.shared.indexed_pairs import IndexedPairs
 
 SIZES = {"train": 20, "valid": 10, "test": 300}
 SAME_CLASS = labelled_pairs(SIZES, offset=0)  # x = [one-hot(label), noise], y = [one-hot(label), noise]

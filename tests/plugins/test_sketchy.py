@@ -19,8 +19,8 @@ from PIL import Image
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from wynerkit.batching import collate_pairs
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
+from wynerkit.data.batching import collate_pairs
 from wynerkit.data_root import DATA_ENV
 from wynerkit.datafiles import DataFile, DataSource
 from wynerkit.errors import UsageError

@@ -20,7 +20,7 @@ from test_sketchy import write_lists
 from typer.testing import CliRunner
 
 from wynerkit import hookimpl
-from wynerkit.cli import build_app
+from wynerkit.cli.app import build_app
 from wynerkit.datafiles import DataSource
 from wynerkit.plugins import PluginHost, PluginSource, discover, set_host
 from wynerkit_plugins.datasets.sketchy import SketchyFeatures, SketchyFeaturesParams

@@ -12,7 +12,7 @@ import scipy.io
 
 from wynerkit.datafiles import DataFile, DataSource
 from wynerkit.errors import UsageError
-from wynerkit_plugins.datasets.svhn import SVHN_SOURCE, load_svhn
+from wynerkit_plugins.shared.svhn_files import SVHN_SOURCE, load_svhn
 
 
 def svhn_layout(labels: list[int]) -> dict[str, np.ndarray]:

@@ -21,9 +21,10 @@ from wynerkit import BimodalModel, BuildContext, ComponentParams, Sample
 from wynerkit.components import Component
 from wynerkit.plugins import PluginHost, PluginSource
 from wynerkit.sample import VARIABLES
-from wynerkit.spec import SpecBuilder
+from wynerkit.spec.models import SpecBuilder
 from wynerkit.testing import check_component
-from wynerkit_plugins.models.variational_wyner import VariationalWyner, VariationalWynerParams, make_variational_wyner
+from wynerkit_plugins.models.variational_wyner import make_variational_wyner
+from wynerkit_plugins.shared.wyner_model import LatentSizes, VariationalWyner, VariationalWynerParams
 
 X_DIM, Y_DIM = 3, 5  # different sizes, so a swapped x and y cannot go unnoticed
 
@@ -248,7 +249,7 @@ def test_local_encoders_condition_on_z(model: VariationalWyner) -> None:
 def test_degenerate_local_encoders_ignore_z_but_keep_the_rest_of_the_model() -> None:
     """``wyner-degenerate-local``: q(u|x), q(v|y) read the data alone; z still reaches the decoders."""
     torch.manual_seed(0)
-    latent = vw_plugin.LatentSizes(z=4, u=2, v=3)
+    latent = LatentSizes(z=4, u=2, v=3)
     degenerate = VariationalWyner(TinyModality(X_DIM), TinyModality(Y_DIM), latent, local_reads_z=False)
     x, y = data(5)
     z, other_z = torch.randn(5, 4, generator=seeded(0)), torch.randn(5, 4, generator=seeded(1))

@@ -1,0 +1,1 @@
+"""The ``wynerkit`` command line: the Typer app, its command groups and its error boundary."""

@@ -1,0 +1,1 @@
+"""Batches from datasets: seeded resumable order, pre-batched pairs, split names, downloads."""

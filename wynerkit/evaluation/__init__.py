@@ -1,0 +1,1 @@
+"""Evaluation: opening a finished run's EMA model and merging evaluator metrics into ``summary.json``."""

@@ -1,0 +1,1 @@
+"""A run from spec to ``summary.json``: its directory created, trained, evaluated, figures drawn."""
