@@ -7,7 +7,7 @@ maximization for cross-domain disentanglement" (NeurIPS 2020), code ``gr8joo/IIA
 Networks. Every encoder is Gaussian (a mean head and a log-variance head on one linear layer):
 - shared encoders per modality r(s|x), r(s|y): a trunk of their own, ``latent.z`` codes;
 - a joint shared encoder q(s|x,y): trunks of its own per modality, features concatenated
-  (``variational_wyner.JointEncoder`` with a head of twice the size);
+  (``shared/wyner_model.JointEncoder`` with a head of twice the size);
 - exclusive encoders q(e_x|x), q(e_y|y): a trunk of their own, ``latent.u`` / ``latent.v`` codes;
 - decoders x(s, e_x), y(s, e_y): ``modality.decoder(z + local)``; priors N(0, I) on s, e_x, e_y.
 Log-variances are clamped at log(1e4) as in gr8joo/IIAE ("variance at most 10000").

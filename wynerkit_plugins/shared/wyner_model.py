@@ -7,7 +7,7 @@ Networks follow the authors' code (method notes, "Architectures"): a joint encod
 its own trunks; per modality a conditional encoder q(z|x) and a local encoder q(u|z,x) reading one
 shared trunk; deterministic decoders x(z,u) and y(z,v); standard normal priors on z, u and v.
 Encoders are deterministic maps unless ``noise_dim`` > 0 appends noise features to their inputs.
-``local_reads_z=False`` gives the ablation ``wyner-degenerate-local`` (see ``degenerate_local.py``).
+``local_reads_z=False`` gives the ablation ``wyner-degenerate-local`` (see ``models/degenerate_local.py``).
 """
 
 from __future__ import annotations
