@@ -198,3 +198,24 @@ def test_collected_rows_read_every_ended_cell_of_several_sweeps_once(tmp_path: P
         {"dataset": "d", "model": "variational-wyner", "lambda_ci": 0.5, "seed": 0, "status": "finished", "m": 1.0},
         {"dataset": "d", "model": "variational-wyner", "lambda_ci": 0.5, "seed": 2, "status": "finished", "m": 3.0},
     ]
+
+
+def test_the_iiae_budget_spec_is_the_zero_shot_spec_under_the_iiae_overlay(tmp_path: Path, builtin_host) -> None:
+    from wynerkit.spec.loading import load_spec
+
+    _load("zeroshot_digits")
+    budget = _load("iiae_budget")
+    path = budget.iiae_spec(tmp_path)
+    spec = load_spec(path, builtin_host.registry, [f"{budget.ANNEAL}=0"]).spec
+    zero_shot = load_spec(budget.SPEC, builtin_host.registry).spec
+    assert spec.model.name == "iiae"
+    assert spec.estimator is None
+    assert spec.objective.terms["IIAE"].anneal_steps == 0, "the swept key reaches the term's params"
+    dumped, expected = spec.model_dump(mode="json"), zero_shot.model_dump(mode="json")
+    for key in ("data", "train", "evaluate", "seed"):
+        assert dumped[key] == expected[key], key
+    for key in ("latent", "x", "y"):
+        assert dumped["model"][key] == expected["model"][key], key
+    reference = budget.reference_rows()
+    assert [row["seed"] for row in reference] == [0, 1, 2]
+    assert {row["anneal_steps"] for row in reference} == {2000}, "gr8joo's annealing, read from the overlay"
