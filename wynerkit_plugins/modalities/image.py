@@ -42,7 +42,7 @@ from wynerkit_plugins.modalities.image_nets import (
     build_trunk,
     is_power_of_two,
 )
-from wynerkit_plugins.shared.losses import per_item_error
+from wynerkit_plugins.shared.losses import checked_item_error
 
 CPU_MLP_MAX_SIDE = 32
 """The ``cpu`` preset uses the MLP for single-channel images on canvases up to this side."""
@@ -165,14 +165,7 @@ class ImageModality:
 
     def reconstruction_loss(self, output: Tensor, target: Tensor) -> Tensor:
         """Per-item loss ``[B]``: mean over all pixels of the absolute (l1) or squared (l2) error."""
-        self._check_batch("reconstruction_loss output", output)
-        self._check_batch("reconstruction_loss target", target)
-        if output.shape[0] != target.shape[0]:
-            raise ValueError(
-                f"reconstruction_loss output and target must have the same shape {self._expected()}, "
-                f"got {list(output.shape)} and {list(target.shape)}"
-            )
-        return per_item_error(output, target, self.params.loss)
+        return checked_item_error(output, target, self.params.loss, self._check_batch, self._expected())
 
     def to_grid(self, batch: Tensor, nrow: int) -> np.ndarray:
         """Render a batch as uint8 ``[H, W, 3]``, ``nrow`` items per row (fewer if the batch is smaller).

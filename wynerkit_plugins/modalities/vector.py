@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from wynerkit import BuildContext, ComponentParams, hookimpl
 from wynerkit.hookspecs import Register
-from wynerkit_plugins.shared.losses import per_item_error
+from wynerkit_plugins.shared.losses import checked_item_error
 
 LEAKY_SLOPE = 0.2
 STRIP_HEIGHT = 8
@@ -119,14 +119,7 @@ class VectorModality:
 
     def reconstruction_loss(self, output: Tensor, target: Tensor) -> Tensor:
         """Per-item loss ``[B]``: mean over features of the squared (l2) or absolute (l1) error."""
-        self._check_batch("reconstruction_loss output", output)
-        self._check_batch("reconstruction_loss target", target)
-        if output.shape[0] != target.shape[0]:
-            raise ValueError(
-                f"reconstruction_loss output and target must have the same shape [B, {self.params.dim}], "
-                f"got {list(output.shape)} and {list(target.shape)}"
-            )
-        return per_item_error(output, target, self.params.loss)
+        return checked_item_error(output, target, self.params.loss, self._check_batch, f"[B, {self.params.dim}]")
 
     def to_grid(self, batch: Tensor, nrow: int) -> np.ndarray:
         """Render a batch as uint8 ``[H, W, 3]``: one heatmap strip per item, ``nrow`` items per row.
