@@ -1,7 +1,7 @@
 """Markdown tables of the issue-16 results (mean ± std over seeds) and each comparison's verdict.
 
-Reads ``addone_sweep.json``, ``zeroshot_digits.json`` and ``qmul_retrieval.json`` from ``--results``
-(default ``benchmarks/results``) and prints the tables docs/results.md shows. A comparison of two
+Reads ``addone_sweep.json``, ``zeroshot_digits.json``, ``qmul_retrieval.json`` and ``iiae_budget.json``
+from ``--results`` (default ``benchmarks/results``) and prints the tables docs/results.md shows. A comparison of two
 rows (say the full model against a baseline) is **ahead** or **behind** when the difference of their
 means is more than twice its standard error, ``2 * sqrt(s1^2 / n1 + s2^2 / n2)`` (s: the sample std over
 seeds), and **within noise** otherwise; rows without seeds (the nearest-neighbour baselines) have no
@@ -97,6 +97,20 @@ def qmul_section(qmul: Mapping[str, Any]) -> None:
             print(f"- {entry['dataset']}, {entry['model']} against the blurred-pixel floor, acc@10: {found}")
 
 
+def iiae_budget_section(budget: Mapping[str, Any], zeroshot: Mapping[str, Any]) -> None:
+    metrics = ["retrieval.p@100", "retrieval.map"]
+    print(
+        "\n## IIAE's annealing at the zero-shot budget\n\n"
+        + table(budget["summary"], ["model", "anneal_steps"], metrics)
+    )
+    model = find(zeroshot["summary"], model="variational-wyner")
+    print()
+    for entry in budget["summary"]:
+        for metric in metrics:
+            found = verdict(model, entry, metric)
+            print(f"- variational-wyner against iiae with anneal_steps {entry['anneal_steps']}, {metric}: {found}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -109,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             section(result)
         else:
             print(f"\n({name}.json has no per-seed summary yet: rerun its benchmark)")
+    budget, zeroshot = (args.results / f"{name}.json" for name in ("iiae_budget", "zeroshot_digits"))
+    if budget.is_file() and zeroshot.is_file():
+        iiae_budget_section(json.loads(budget.read_text()), json.loads(zeroshot.read_text()))
     return 0
 
 
