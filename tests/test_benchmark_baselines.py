@@ -200,22 +200,29 @@ def test_collected_rows_read_every_ended_cell_of_several_sweeps_once(tmp_path: P
     ]
 
 
-def test_the_iiae_budget_spec_is_the_zero_shot_spec_under_the_iiae_overlay(tmp_path: Path, builtin_host) -> None:
+@pytest.mark.parametrize(
+    ("task_name", "param", "published"), [("zeroshot", "anneal_steps", 2000), ("addone", "recon_scale", 10)]
+)
+def test_the_iiae_budget_spec_is_the_task_spec_under_the_iiae_overlay(
+    tmp_path: Path, builtin_host, task_name: str, param: str, published: int
+) -> None:
     from wynerkit.spec.loading import load_spec
 
     _load("zeroshot_digits")
+    _load("addone_sweep")
     budget = _load("iiae_budget")
-    path = budget.iiae_spec(tmp_path)
-    spec = load_spec(path, builtin_host.registry, [f"{budget.ANNEAL}=0"]).spec
-    zero_shot = load_spec(budget.SPEC, builtin_host.registry).spec
+    task = budget.TASKS[task_name]
+    path = budget.iiae_spec(task, tmp_path)
+    spec = load_spec(path, builtin_host.registry, [f"{budget.TERM}.{param}=0"]).spec
+    original = load_spec(task.spec, builtin_host.registry).spec
     assert spec.model.name == "iiae"
     assert spec.estimator is None
-    assert spec.objective.terms["IIAE"].anneal_steps == 0, "the swept key reaches the term's params"
-    dumped, expected = spec.model_dump(mode="json"), zero_shot.model_dump(mode="json")
+    assert getattr(spec.objective.terms["IIAE"], param) == 0, "the swept key reaches the term's params"
+    dumped, expected = spec.model_dump(mode="json"), original.model_dump(mode="json")
     for key in ("data", "train", "evaluate", "seed"):
         assert dumped[key] == expected[key], key
     for key in ("latent", "x", "y"):
         assert dumped["model"][key] == expected["model"][key], key
-    reference = budget.reference_rows()
-    assert [row["seed"] for row in reference] == [0, 1, 2]
-    assert {row["anneal_steps"] for row in reference} == {2000}, "gr8joo's annealing, read from the overlay"
+    reference = budget.reference_rows(task)
+    assert sorted(row["seed"] for row in reference) == [0, 1, 2]
+    assert {row[param] for row in reference} == {published}, "gr8joo's value, read from the overlay"
