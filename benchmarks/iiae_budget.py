@@ -15,7 +15,8 @@ baseline cell (written to ``<out>/<spec name>-iiae.yaml``) and swept over the ta
 rows with the overlay's own value are those the task's benchmark trained (same spec and overlay),
 copied in from its result file.
 
-Writes ``benchmarks/results/iiae_budget.json`` (zeroshot) or ``iiae_budget_addone.json`` (``{"task",
+Writes ``benchmarks/results/iiae_budget.json`` (zeroshot) or ``iiae_budget_addone.json``
+(``{"task", "param",
 "budget", "data", "spec", "overlay", "rows": [{"model": "iiae", <swept param>, "seed", "status",
 <metrics>...}], "summary": [mean and std per value]}``) and copies the sweep's table and plot beside it.
 Resumable: rerun to continue.
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     rows += reference_rows(task)
     result = {
         "task": args.task,
+        "param": task.param,
         "budget": budget(spec, args.steps, wall_time="each row's seconds"),
         "data": task.data,
         "stand_in": args.task == "zeroshot",  # SynDigits stands in for SVHN there

@@ -1,6 +1,6 @@
 """Markdown tables of the issue-16 results (mean ± std over seeds) and each comparison's verdict.
 
-Reads ``addone_sweep.json``, ``zeroshot_digits.json``, ``qmul_retrieval.json`` and ``iiae_budget.json``
+Reads ``addone_sweep.json``, ``zeroshot_digits.json``, ``qmul_retrieval.json`` and ``iiae_budget*.json``
 from ``--results`` (default ``benchmarks/results``) and prints the tables docs/results.md shows. A comparison of two
 rows (say the full model against a baseline) is **ahead** or **behind** when the difference of their
 means is more than twice its standard error, ``2 * sqrt(s1^2 / n1 + s2^2 / n2)`` (s: the sample std over
@@ -97,18 +97,18 @@ def qmul_section(qmul: Mapping[str, Any]) -> None:
             print(f"- {entry['dataset']}, {entry['model']} against the blurred-pixel floor, acc@10: {found}")
 
 
-def iiae_budget_section(budget: Mapping[str, Any], zeroshot: Mapping[str, Any]) -> None:
-    metrics = ["retrieval.p@100", "retrieval.map"]
-    print(
-        "\n## IIAE's annealing at the zero-shot budget\n\n"
-        + table(budget["summary"], ["model", "anneal_steps"], metrics)
-    )
-    model = find(zeroshot["summary"], model="variational-wyner")
-    print()
+def iiae_budget_section(budget: Mapping[str, Any], benchmark: Mapping[str, Any]) -> None:
+    """IIAE with one loss weight varied (``iiae_budget.py``) against the full model of the same benchmark."""
+    task, param = budget["task"], budget["param"]
+    metrics = [m for m in budget["summary"][0] if isinstance(budget["summary"][0][m], dict) and m != "seconds"]
+    print(f"\n## IIAE's {param} at the {task} budget\n")
+    print(table(budget["summary"], ["model", param], metrics) + "\n")
+    where = {"model": "variational-wyner"} | ({"lambda_ci": 1.0} if task == "addone" else {})
+    model = find(benchmark["summary"], **where)
     for entry in budget["summary"]:
         for metric in metrics:
-            found = verdict(model, entry, metric)
-            print(f"- variational-wyner against iiae with anneal_steps {entry['anneal_steps']}, {metric}: {found}")
+            found = verdict(model, entry, metric, higher_is_better=not metric.startswith("fd"))
+            print(f"- variational-wyner against iiae with {param} {entry[param]}, {metric}: {found}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,9 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             section(result)
         else:
             print(f"\n({name}.json has no per-seed summary yet: rerun its benchmark)")
-    budget, zeroshot = (args.results / f"{name}.json" for name in ("iiae_budget", "zeroshot_digits"))
-    if budget.is_file() and zeroshot.is_file():
-        iiae_budget_section(json.loads(budget.read_text()), json.loads(zeroshot.read_text()))
+    for budget, benchmark in (("iiae_budget", "zeroshot_digits"), ("iiae_budget_addone", "addone_sweep")):
+        paths = [args.results / f"{name}.json" for name in (budget, benchmark)]
+        if all(path.is_file() for path in paths):
+            iiae_budget_section(*(json.loads(path.read_text()) for path in paths))
     return 0
 
 
