@@ -15,10 +15,10 @@ baseline cell (written to ``<out>/<spec name>-iiae.yaml``) and swept over the ta
 rows with the overlay's own value are those the task's benchmark trained (same spec and overlay),
 copied in from its result file.
 
-Writes ``benchmarks/results/iiae_budget.json`` (zeroshot) or ``iiae_budget_addone.json``
-(``{"task", "param",
-"budget", "data", "spec", "overlay", "rows": [{"model": "iiae", <swept param>, "seed", "status",
-<metrics>...}], "summary": [mean and std per value]}``) and copies the sweep's table and plot beside it.
+Writes ``benchmarks/results/iiae_budget.json`` (zeroshot) or ``iiae_budget_addone.json`` (``{"task",
+"param", "budget", "data", "spec", "overlay", "rows": [{"model": "iiae", <swept param>, "seed",
+"status", <metrics>...}], "summary": [mean and std per value]}``) and copies the sweep's table and plot
+beside it.
 Resumable: rerun to continue.
 
     WYNERKIT_DATA=../shared/data python benchmarks/iiae_budget.py [--task zeroshot|addone] [--values 90,0] \\
