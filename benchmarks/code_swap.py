@@ -18,8 +18,8 @@ The same is measured the other way (x from y's z and another pair's local code u
 whose partner digits differ count, so the two readings cannot agree by accident. Every model is read
 through the ``BimodalModel`` interface (``encode_z``, ``encode_u``/``encode_v``, ``decode``).
 
-Writes ``benchmarks/results/code_swap.json``: one row per run (model, seed, lambda_ci, the ten shares)
-and the mean and std per model.
+Writes ``benchmarks/results/code_swap.json``: one row per run (model, lambda_ci, IIAE's recon_scale, seed,
+the ten shares) and the mean and std per model and setting.
 
     WYNERKIT_DATA=../shared/data python benchmarks/code_swap.py RUN_DIR [RUN_DIR ...] [--pairs 2000]
 """
@@ -92,7 +92,10 @@ def row_of(run_dir: Path, shares: dict[str, float]) -> dict[str, Any]:
     spec = json.loads(RunDir(run_dir).resolved_spec.read_text(encoding="utf-8"))
     model = spec["model"]["name"]
     lambda_ci = None if model == "iiae" else spec["objective"]["lambda_ci"]
-    return {"run": str(run_dir), "model": model, "lambda_ci": lambda_ci, "seed": spec["seed"], **shares}
+    iiae = spec["objective"]["terms"].get("IIAE")
+    recon_scale = iiae["recon_scale"] if isinstance(iiae, dict) else None  # IIAE's reconstruction weight
+    row = {"run": str(run_dir), "model": model, "lambda_ci": lambda_ci, "recon_scale": recon_scale}
+    return row | {"seed": spec["seed"], **shares}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "pairs": args.pairs,
         "machine": machine(),
         "rows": rows,
-        "summary": summarise(rows, metrics, ("model", "lambda_ci")),
+        "summary": summarise(rows, metrics, ("model", "lambda_ci", "recon_scale")),
     }
     path = args.results / "code_swap.json"
     write_text_atomic(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
