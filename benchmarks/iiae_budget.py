@@ -146,11 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     task = TASKS[args.task]
     if args.task == "zeroshot":
         require_data_root("mnist/")
-    out = (
-        SWEEPS / f"iiae-budget-{args.task}"
-        if args.out == SWEEPS / "iiae-budget" and args.task != "zeroshot"
-        else args.out
-    )
+    out = SWEEPS / task.sweep if args.out == SWEEPS / "iiae-budget" else args.out  # each task's own default
     spec_path = iiae_spec(task, out)
     key = f"{TERM}.{task.param}"
     grid = [f"{key}={args.values or task.values}"]
