@@ -50,7 +50,7 @@ SEED = 0
 
 @torch.no_grad()
 def swap_reads(run_dir: Path, pairs: int, data_root: Path) -> dict[str, float]:
-    """The eight shares of one trained run (see the module doc), on ``pairs`` test pairs."""
+    """The ten shares of one trained run (see the module doc), on ``pairs`` test pairs."""
     parts = open_trained(run_dir, get_host().registry)
     model, test = parts.model, parts.data.split("test")
     judges = digit_classifiers(parts.data, CoherenceParams(), data_root=data_root, device=parts.device)
@@ -60,14 +60,14 @@ def swap_reads(run_dir: Path, pairs: int, data_root: Path) -> dict[str, float]:
     x, y = batch["x"].to(parts.device), batch["y"].to(parts.device)
     labels = {"x": torch.as_tensor(batch["x_label"]), "y": torch.as_tensor(batch["y_label"])}
     other = torch.randperm(len(positions), generator=torch.Generator().manual_seed(SEED))
+    data = {"x": x, "y": y}
+    joint = model.encode_z(x=x, y=y)
     shares: dict[str, float] = {}
     for source, target, local in (("x", "y", "v"), ("y", "x", "u")):
-        data = {"x": x, "y": y}
         z = model.encode_z(**{source: data[source]})
         encode_local = model.encode_v if local == "v" else model.encode_u
         swapped = encode_local(z[other], data[target][other])
         prior = torch.randn(swapped.shape, generator=generator, device=parts.device)
-        joint = model.encode_z(x=x, y=y)
         read = {
             kind: judges[target].predict(model.decode(common, **{local: code}).require(target)[0]).cpu()
             for kind, common, code in (

@@ -153,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     code = run_sweep(spec_path, out, grid=grid, seeds=args.seeds, metrics=task.metrics, steps=args.steps, baselines=())
     spec = load_spec(spec_path)
     rows = cell_rows(out, 0.0, (key, *task.metrics, *task.extra, "valid.loss", "seconds"), {"dataset": task.dataset})
+    as_param = type(overlay_value(task.param))  # the param's own type: 90, not 90.0
     for row in rows:
         row["lambda_ci"] = None
-        row[task.param] = type(overlay_value(task.param))(row.pop(key))  # the param's own type: 90, not 90.0
+        row[task.param] = as_param(row.pop(key))
     rows += reference_rows(task)
     result = {
         "task": args.task,

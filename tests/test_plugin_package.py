@@ -44,7 +44,8 @@ def entry_points() -> dict[str, str]:
     return dict(project["entry-points"]["wynerkit"])
 
 
-def imported(module: str) -> set[str]:
+@cache
+def imported(module: str) -> frozenset[str]:
     """The ``wynerkit_plugins`` modules ``module`` imports, anywhere in its body."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(modules()[module].read_text())):
@@ -56,7 +57,7 @@ def imported(module: str) -> set[str]:
         else:
             continue
         found.update(name for name in names if name in modules())
-    return found - {module}
+    return frozenset(found - {module})
 
 
 def reached(module: str) -> set[str]:
